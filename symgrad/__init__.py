@@ -1,0 +1,15 @@
+"""symgrad: derive, explain and compile gradients of small machine-learning models.
+
+The public API, re-exported from the pipeline stages:
+declare (graph, ops) -> derive (diff) -> explain -> compile (codegen) -> train.
+"""
+from symgrad.errors import (DataError, DeclarationError, DimError, DivergenceError,
+                            MissingRuleError, SymgradError)
+from symgrad.graph import Node, param, tensor
+from symgrad.graph.evaluate import evaluate
+from symgrad.ops import (abs, binary_cross_entropy, cross_entropy, exp, hinge, l1, l2, log,
+                         log_softmax, logsumexp, max, mean, mse, relu, sigmoid, softmax, softplus,
+                         sqrt, sse, sum, tanh)
+from symgrad.diff.reverse import gradients
+
+__version__ = "0.1.0"

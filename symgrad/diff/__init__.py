@@ -1,0 +1,1 @@
+"""Derive: reverse mode over the graph, symbolic adjoints, closed forms, gradient checks."""

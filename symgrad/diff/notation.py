@@ -1,0 +1,132 @@
+"""Notation for derivations: a symbol per node, an index letter per dim.
+
+Leaves and user-named nodes keep their names. Other nodes get the names a
+lecture would use: ``sigma`` for a sigmoid, ``delta`` for a residual that is
+squared, ``z`` for affine maps, ``h`` for hidden activations, ``p`` for a
+softmax and ``L`` for the loss; repeated names are numbered in graph order.
+"""
+import re
+from collections import Counter
+
+import sympy as sp
+
+from symgrad.graph.traverse import consumers, topo_order
+
+INDEX_LETTERS = "ijkmnpqrsuvabcefgh"
+
+_AUTO_NAMES = {
+    "sigmoid": "sigma", "tanh": "h", "relu": "h", "softplus": "h", "softmax": "p",
+    "log_softmax": "ell", "logsumexp": "lse", "matmul": "z", "exp": "e", "log": "ell",
+    "sqrt": "r", "abs": "a", "max": "m", "pow": "e", "mul": "u", "div": "u", "neg": "u",
+}
+
+
+def _auto_name(node, used_by):
+    if node.op == "sub" and any(c.op == "pow" and c.attrs["exponent"] == 2 for c, _ in used_by):
+        return "delta"
+    if node.op == "add" and any(x.op == "matmul" for x in node.inputs):
+        return "z"
+    return _AUTO_NAMES.get(node.op, "u")
+
+
+class Notation:
+    """Display symbols for the nodes of one graph, and index letters for its dims."""
+
+    def __init__(self, outputs, loss=None):
+        order = topo_order(outputs)
+        used_by = consumers(order)
+        self.rank = {node: pos for pos, node in enumerate(order)}
+        taken = {n.name for n in order if n.name is not None}
+        self.names = {}
+        auto = [(n, _auto_name(n, used_by[n])) for n in order
+                if n.name is None and n.op not in ("const", "count")]
+        if loss is not None and loss.name is None:
+            auto = [(n, "L" if n is loss else base) for n, base in auto]
+        counts = Counter(base for _, base in auto)
+        serial = Counter()
+        for node, base in auto:
+            if counts[base] > 1 or base in taken:
+                serial[base] += 1
+                while f"{base}{serial[base]}" in taken:
+                    serial[base] += 1
+                base = f"{base}{serial[base]}"
+            self.names[node] = base
+        for node in order:
+            if node.name is not None:
+                self.names[node] = node.name
+        self._letters = self._assign_letters(order, taken)
+        self._bases = {}
+        self._sizes = {}
+
+    @staticmethod
+    def _assign_letters(order, taken):
+        letters = [c for c in INDEX_LETTERS if c not in taken]
+        dims = []
+        for node in sorted(order, key=lambda n: (n.op != "input", n.op != "param")):
+            dims.extend(d for d in node.dims if d not in dims)
+        return {d: letters[k % len(letters)] + ("'" * (k // len(letters)))
+                for k, d in enumerate(dims)}
+
+    def name(self, node):
+        return self.names[node]
+
+    def letter(self, dim):
+        if dim not in self._letters:
+            self._letters[dim] = INDEX_LETTERS[len(self._letters) % len(INDEX_LETTERS)]
+        return self._letters[dim]
+
+    def index(self, dim, primes=0):
+        return sp.Symbol(self.letter(dim) + "'" * primes, integer=True)
+
+    def canonical(self, node):
+        """The node's own index per dim: {dim: Symbol}."""
+        return {d: self.index(d) for d in node.dims}
+
+    def size(self, dim):
+        if dim not in self._sizes:
+            self._sizes[dim] = sp.Symbol(dim, integer=True, positive=True)
+        return self._sizes[dim]
+
+    def base(self, name, scalar):
+        key = (name, scalar)
+        if key not in self._bases:
+            self._bases[key] = sp.Symbol(name, real=True) if scalar else sp.IndexedBase(name, real=True)
+        return self._bases[key]
+
+    def symbol(self, node, idx, name=None):
+        """``node``'s element at ``idx`` as a symbol: ``X[i, j]``, ``sigma[i]`` or ``L``."""
+        while node.op == "transpose":  # by-name indexing makes a transpose invisible
+            node = node.inputs[0]
+        if node.op == "const":
+            return sp.nsimplify(node.attrs["value"])
+        if node.op == "count":
+            return sp.Mul(*[self.size(d) for d in node.attrs["dims"]])
+        name = name or self.names[node]
+        if not node.dims:
+            return self.base(name, True)
+        return self.base(name, False)[tuple(idx[d] for d in node.dims)]
+
+    def adjoint(self, node, idx):
+        """The adjoint dL/d(node) at ``idx``, written with a bar: ``bar{sigma}[i]``."""
+        while node.op == "transpose":
+            node = node.inputs[0]
+        return self.symbol(node, idx, name=f"bar_{self.names[node]}")
+
+
+def split_name(name):
+    """``sigma12`` -> (``sigma``, ``12``): trailing digits become a layer superscript."""
+    m = re.match(r"^(.*?[^\d])(\d+)$", name)
+    return (m.group(1), m.group(2)) if m else (name, "")
+
+
+def add_name(notation, node, base):
+    """Name a node that is not in the forward graph (e.g. the softmax inside a fused loss)."""
+    if node in notation.names:
+        return notation.names[node]
+    taken = set(notation.names.values())
+    name, k = base, 1
+    while name in taken:
+        k += 1
+        name = f"{base}{k}"
+    notation.names[node] = name
+    return name

@@ -1,0 +1,98 @@
+"""Binding data to a graph: dim sizes from array shapes, checked before any work.
+
+Every check names the tensor and the dim at fault. Arrays are never modified:
+non-contiguous or read-only inputs are accepted (and copied only where a
+backend needs contiguous memory), integer labels are checked for range.
+"""
+import numpy as np
+
+from symgrad.errors import DataError, DimError
+from symgrad.graph.node import INT
+from symgrad.graph.traverse import topo_order
+
+
+def _lookup(values, node):
+    if node in values:
+        return values[node]
+    return values.get(node.name, None)
+
+
+def _check_keys(values, leaves, what):
+    known = {n.name for n in leaves}
+    for key in values:
+        name = key.name if hasattr(key, "op") else key
+        if name not in known:
+            raise DataError(f"unknown {what} {name!r}; the graph has {sorted(known) or 'none'}")
+
+
+def as_array(node, value, float_dtype):
+    """``value`` as an ndarray of the right kind for ``node``; errors name the tensor."""
+    kind = "param" if node.op == "param" else "tensor"
+    arr = np.asarray(value)
+    if node.dtype == INT:
+        if arr.dtype.kind == "f" and arr.size and not np.all(np.isfinite(arr) & (arr == np.round(arr))):
+            raise DataError(f"{kind} {node.name!r} holds integer labels but got non-integer floats")
+        if arr.dtype.kind not in "iuf" and arr.size:
+            raise DataError(f"{kind} {node.name!r} holds integer labels, got dtype {arr.dtype}")
+        return arr.astype(np.int64, copy=False)
+    if arr.dtype.kind not in "iufb":
+        raise DataError(f"{kind} {node.name!r} must be numeric, got dtype {arr.dtype}")
+    arr = arr.astype(float_dtype, copy=False)
+    if arr.size and not np.all(np.isfinite(arr)):
+        bad = np.argwhere(~np.isfinite(arr))[0]
+        raise DataError(f"{kind} {node.name!r} contains NaN or inf (first at index {tuple(bad)})")
+    return arr
+
+
+def bind(outputs, values, float_dtype=np.float64, what="data"):
+    """Check ``values`` (keyed by name or node) against the graph's leaves.
+
+    Returns ``(arrays, sizes)``: node -> ndarray for every input and param, and
+    dim name -> size.
+    """
+    order = topo_order(outputs)
+    leaves = [n for n in order if n.op in ("input", "param")]
+    _check_keys(values, leaves, what)
+    arrays, sizes, first_seen = {}, {}, {}
+    for node in leaves:
+        value = _lookup(values, node)
+        if value is None:
+            kind = "param" if node.op == "param" else "tensor"
+            raise DataError(f"missing {kind} {node.name!r} (dims {node.dims})")
+        arr = as_array(node, value, float_dtype)
+        if arr.ndim != node.ndim:
+            raise DimError(f"{node.name!r} has dims {node.dims} ({node.ndim}-D) but got an "
+                           f"array of shape {arr.shape}")
+        for d, n in zip(node.dims, arr.shape):
+            if d in sizes and sizes[d] != n:
+                raise DimError(f"dim {d!r} is {sizes[d]} in {first_seen[d]!r} but {n} in "
+                               f"{node.name!r} (shape {arr.shape})")
+            sizes.setdefault(d, n)
+            first_seen.setdefault(d, node.name)
+        arrays[node] = arr
+    _check_nonempty(leaves, sizes)
+    _check_labels(order, arrays, sizes)
+    return arrays, sizes
+
+
+def _check_nonempty(leaves, sizes):
+    for d, n in sizes.items():
+        if n == 0:
+            users = [x.name for x in leaves if d in x.dims]
+            raise DataError(f"dim {d!r} has size 0 (in {', '.join(map(repr, users))}): no data")
+
+
+def _check_labels(order, arrays, sizes):
+    """Integer labels must index a class: 0 <= y < size of the class dim."""
+    for node in order:
+        if node.op not in ("cross_entropy", "onehot"):
+            continue
+        labels = node.inputs[1] if node.op == "cross_entropy" else node.inputs[0]
+        dim = node.attrs["classes"] if node.op == "cross_entropy" else node.attrs["dim"]
+        if labels.dtype != INT or labels not in arrays or dim not in sizes:
+            continue
+        y = arrays[labels]
+        if y.size and (y.min() < 0 or y.max() >= sizes[dim]):
+            bad = y.min() if y.min() < 0 else y.max()
+            raise DataError(f"labels {labels.name!r} contain {int(bad)}, outside the "
+                            f"{sizes[dim]} classes of dim {dim!r} (0..{sizes[dim] - 1})")

@@ -1,0 +1,47 @@
+"""Walking graphs: topological order, consumers, leaves."""
+from collections import defaultdict
+
+
+def topo_order(outputs):
+    """Every node the ``outputs`` depend on, inputs before consumers (iterative DFS)."""
+    if not isinstance(outputs, (list, tuple)):
+        outputs = [outputs]
+    order, seen = [], set()
+    for root in outputs:
+        if id(root) in seen:
+            continue
+        stack = [(root, False)]
+        while stack:
+            node, expanded = stack.pop()
+            if expanded:
+                order.append(node)
+                continue
+            if id(node) in seen:
+                continue
+            seen.add(id(node))
+            stack.append((node, True))
+            stack.extend((x, False) for x in reversed(node.inputs) if id(x) not in seen)
+    return order
+
+
+def consumers(order):
+    """node -> list of (consumer, input slot), for the nodes in ``order``."""
+    table = defaultdict(list)
+    for node in order:
+        for k, x in enumerate(node.inputs):
+            table[x].append((node, k))
+    return table
+
+
+def leaves(outputs, kind):
+    """The leaves of one kind ("input" or "param") in first-use order."""
+    return [n for n in topo_order(outputs) if n.op == kind]
+
+
+def dim_names(outputs):
+    """All dim names used by the graph, in first-use order."""
+    seen = {}
+    for node in topo_order(outputs):
+        for d in node.dims:
+            seen.setdefault(d, None)
+    return list(seen)

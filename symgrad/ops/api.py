@@ -1,0 +1,120 @@
+"""The user-facing op functions (``sg.exp``, ``sg.sigmoid``, ``sg.cross_entropy``, ...).
+
+Each takes graph nodes (returning a node) and, where it makes sense, SymPy
+scalars or numbers (returning a SymPy expression), so the same names serve the
+scalar backprop examples and tensor models.
+"""
+import numbers
+
+import sympy as sp
+
+from symgrad.errors import DeclarationError
+from symgrad.graph.node import INT, Node, apply
+from symgrad.ops import functions as F
+
+
+def _unary(op_name, sympy_fn):
+    def fn(x):
+        if isinstance(x, Node):
+            return apply(op_name, x)
+        if isinstance(x, (sp.Basic, numbers.Real)):
+            return sympy_fn(sp.sympify(x) if isinstance(x, numbers.Real) else x)
+        raise DeclarationError(f"{op_name}: expected a symgrad node or a SymPy expression, got {x!r}")
+    fn.__name__ = op_name
+    fn.__doc__ = f"Elementwise {op_name} of a node (or of a SymPy scalar expression)."
+    return fn
+
+
+exp = _unary("exp", sp.exp)
+log = _unary("log", sp.log)
+sqrt = _unary("sqrt", sp.sqrt)
+abs = _unary("abs", sp.Abs)  # noqa: A001 - mirrors numpy's name on purpose
+sigmoid = _unary("sigmoid", F.sigmoid)
+tanh = _unary("tanh", sp.tanh)
+relu = _unary("relu", F.relu)
+softplus = _unary("softplus", F.softplus)
+
+
+def _node(x, fn):
+    if not isinstance(x, Node):
+        raise DeclarationError(f"{fn} takes a symgrad tensor node, got {type(x).__name__}")
+    return x
+
+
+def sum(x, axis=None):  # noqa: A001
+    """Sum over ``axis`` (an int, a dim name, a tuple of them, or None for all)."""
+    return apply("sum", _node(x, "sum"), axis=axis)
+
+
+def mean(x, axis=None):
+    return apply("mean", _node(x, "mean"), axis=axis)
+
+
+def max(x, axis=None):  # noqa: A001
+    """Largest element along ``axis``; its gradient goes to every maximal entry."""
+    return apply("max", _node(x, "max"), axis=axis)
+
+
+def softmax(x, axis=-1):
+    return apply("softmax", _node(x, "softmax"), axis=axis)
+
+
+def log_softmax(x, axis=-1):
+    return apply("log_softmax", _node(x, "log_softmax"), axis=axis)
+
+
+def logsumexp(x, axis=-1):
+    return apply("logsumexp", _node(x, "logsumexp"), axis=axis)
+
+
+# -- losses and regularisers -------------------------------------------------------------
+def sse(pred, target):
+    """Sum of squared errors, ``sum_i (target_i - pred_i)^2``."""
+    return apply("sum", (target - pred) ** 2)
+
+
+def mse(pred, target):
+    """Mean squared error, ``(1/N) sum_i (target_i - pred_i)^2``."""
+    return apply("mean", (target - pred) ** 2)
+
+
+def cross_entropy(logits, labels):
+    """Mean over the batch of ``-log softmax(logits)[label]``.
+
+    ``labels`` is an integer tensor with the logits' dims minus the class dim, or a
+    float (one-hot or soft) tensor with the logits' dims. Stable: log-sum-exp forward,
+    ``p - onehot`` backward.
+    """
+    return apply("cross_entropy", _node(logits, "cross_entropy"), _node(labels, "cross_entropy"))
+
+
+def binary_cross_entropy(pred, target, from_logits=False):
+    """Mean binary cross-entropy of probabilities ``pred`` (or logits) against 0/1 targets.
+
+    ``binary_cross_entropy(sigmoid(z), t)`` is computed from the logits ``z`` (stable
+    for any z); for raw probabilities, logs are clamped at -100 so p = 0 or 1 is finite.
+    """
+    pred, target = _node(pred, "binary_cross_entropy"), _node(target, "binary_cross_entropy")
+    if from_logits:
+        return apply("bce_logits", pred, target)
+    if pred.op == "sigmoid" and pred.name is None:
+        return apply("bce_logits", pred.inputs[0], target)
+    return -apply("mean", target * apply("clog", pred) + (1 - target) * apply("clog", 1 - pred))
+
+
+def hinge(scores, targets):
+    """Mean hinge loss ``max(0, 1 - t s)`` for targets in {-1, +1}."""
+    targets = _node(targets, "hinge")
+    if targets.dtype == INT:
+        raise DeclarationError(f"hinge: targets {targets.display} must be a float tensor of -1/+1")
+    return apply("mean", apply("relu", 1 - targets * scores))
+
+
+def l1(w):
+    """L1 regulariser ``sum |w|`` (subgradient sign(w), 0 at 0)."""
+    return apply("sum", apply("abs", _node(w, "l1")))
+
+
+def l2(w):
+    """L2 regulariser ``sum w^2``."""
+    return apply("sum", _node(w, "l2") ** 2)

@@ -1,0 +1,147 @@
+"""Elementwise ops: one row each, meaning, stable NumPy, gradient rule and code side by side.
+
+Gradient rules read like HIPS autograd's: ``g`` is the upstream adjoint (a
+node), ``y`` the op's output node and ``x`` (``a``, ``b``) its inputs. They
+build nodes, so the backward graph is an ordinary graph that every later stage
+(evaluation, display, code generation) handles like the forward one.
+"""
+import numpy as np
+import sympy as sp
+
+from symgrad.graph.node import FLOAT, apply
+from symgrad.graph.registry import OpDef, register
+from symgrad.ops import functions as F
+from symgrad.ops._shape import binary_infer, pick_dims, require_float, unary_infer
+
+
+# -- stable NumPy meanings -----------------------------------------------------
+def np_sigmoid(x):
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
+def np_softplus(x):
+    return np.maximum(x, 0.0) + np.log1p(np.exp(-np.abs(x)))
+
+
+def np_relu(x):
+    return np.maximum(x, 0.0)
+
+
+def np_step(x):
+    return (x > 0).astype(np.result_type(x, np.float32))
+
+
+def np_log(x):
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.log(x)  # log(0) = -inf, log(<0) = nan: documented, detected by fit
+
+
+def np_sqrt(x):
+    with np.errstate(invalid="ignore"):
+        return np.sqrt(x)
+
+
+def np_div(a, b):
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return a / b
+
+
+def np_pow(x, c):
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return x * x if c == 2 else np.power(x, c)
+
+
+# -- gradient helpers ----------------------------------------------------------
+def unbroadcast(g, x):
+    """Sum ``g`` over the dims ``x`` was broadcast along, so it matches ``x``."""
+    extra = tuple(d for d in g.dims if d not in x.dims)
+    return apply("sum", g, axes=extra) if extra else g
+
+
+def _pow_grad(g, y, x):
+    c = y.attrs["exponent"]
+    if c == 2:
+        return g * (2 * x)
+    return g * (c * x ** (c - 1))
+
+
+# name: (SymPy meaning, NumPy meaning, gradient rule (g, y, x), Numba scalar code, label)
+UNARY = {
+    "neg": (lambda x: -x, np.negative, lambda g, y, x: -g, "(-{0})", "-"),
+    "exp": (sp.exp, np.exp, lambda g, y, x: g * y, "math.exp({0})", "exp"),
+    "log": (sp.log, np_log, lambda g, y, x: g / x, "_sg_log({0})", "log"),
+    "sqrt": (sp.sqrt, np_sqrt, lambda g, y, x: g / (2 * y), "_sg_sqrt({0})", "sqrt"),
+    "abs": (sp.Abs, np.abs, lambda g, y, x: g * apply("sign", x), "abs({0})", "|.|"),
+    "sigmoid": (F.sigmoid, np_sigmoid, lambda g, y, x: g * (y * (1 - y)), "_sg_sigmoid({0})", "σ"),
+    "tanh": (sp.tanh, np.tanh, lambda g, y, x: g * (1 - y * y), "math.tanh({0})", "tanh"),
+    "relu": (F.relu, np_relu, lambda g, y, x: g * apply("step", x), "max({0}, 0.0)", "relu"),
+    "softplus": (F.softplus, np_softplus, lambda g, y, x: g * apply("sigmoid", x),
+                 "_sg_softplus({0})", "softplus"),
+    # Derivatives of the ops above; piecewise constant, so their own rule is zero.
+    "step": (F.step, np_step, None, "(1.0 if {0} > 0 else 0.0)", "step"),
+    "sign": (sp.sign, np.sign, None, "_sg_sign({0})", "sign"),
+}
+
+BINARY = {
+    "add": (lambda a, b: a + b, np.add, lambda g, y, a, b: g, lambda g, y, a, b: g, "({0} + {1})", "+"),
+    "sub": (lambda a, b: a - b, np.subtract, lambda g, y, a, b: g, lambda g, y, a, b: -g,
+            "({0} - {1})", "-"),
+    "mul": (lambda a, b: a * b, np.multiply, lambda g, y, a, b: g * b, lambda g, y, a, b: g * a,
+            "({0} * {1})", "×"),
+    "div": (lambda a, b: a / b, np_div, lambda g, y, a, b: g / b, lambda g, y, a, b: -(g * y) / b,
+            "({0} / {1})", "÷"),
+    # 1.0 where a == b: the mask that routes max's gradient to the maximal entries.
+    "equal": (lambda a, b: F.onehot(a, b), lambda a, b: (a == b).astype(np.result_type(a, b)),
+              None, None, "(1.0 if {0} == {1} else 0.0)", "=="),
+}
+
+
+def _unary_element(fn):
+    return lambda ctx, node, idx: fn(ctx.arg(0, idx))
+
+
+def _unary_vjp(rule):
+    if rule is None:
+        return (None,)
+    return (lambda g, node: rule(g, node, node.inputs[0]),)
+
+
+def _binary_vjp(rule_a, rule_b):
+    def side(rule, k):
+        if rule is None:
+            return None
+        return lambda g, node: unbroadcast(rule(g, node, *node.inputs), node.inputs[k])
+    return (side(rule_a, 0), side(rule_b, 1))
+
+
+for _name, (_sym, _np, _rule, _code, _label) in UNARY.items():
+    register(OpDef(_name, "elementwise", unary_infer(_name), _unary_element(_sym),
+                   (lambda f: lambda node, sizes, x: f(x))(_np), _unary_vjp(_rule),
+                   label=_label, code={"scalar": _code}))
+
+for _name, (_sym, _np, _ra, _rb, _code, _label) in BINARY.items():
+    register(OpDef(_name, "elementwise", binary_infer(_name),
+                   (lambda f: lambda ctx, node, idx: f(ctx.arg(0, idx), ctx.arg(1, idx)))(_sym),
+                   (lambda f: lambda node, sizes, a, b: f(a, b))(_np), _binary_vjp(_ra, _rb),
+                   label=_label, code={"scalar": _code}))
+
+
+def _pow_infer(inputs, attrs):
+    require_float("pow", inputs[0])
+    return inputs[0].dims, FLOAT
+
+
+def _pow_code(node):
+    c = node.attrs["exponent"]
+    return "({0} * {0})" if c == 2 else "({0} ** %r)" % float(c)
+
+
+register(OpDef(
+    "pow", "elementwise", _pow_infer,
+    lambda ctx, node, idx: ctx.arg(0, idx) ** sp.nsimplify(node.attrs["exponent"]),
+    lambda node, sizes, x: np_pow(x, node.attrs["exponent"]),
+    (lambda g, node: _pow_grad(g, node, node.inputs[0]),),
+    label="^", code={"scalar": _pow_code}))
+
+__all__ = ["np_sigmoid", "np_softplus", "pick_dims", "unbroadcast"]

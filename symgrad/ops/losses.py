@@ -1,0 +1,185 @@
+"""Losses with stable fused rules: cross-entropy (integer or one-hot labels) and binary
+cross-entropy (from logits, or from probabilities with clamped logs).
+
+Softmax + cross-entropy has the registered gradient ``p - onehot(y)`` rather than a
+chain through ``log`` and ``softmax``; binary cross-entropy of ``sigmoid(z)`` is
+rewritten to its logits form ``softplus(z) - t z``, whose gradient is ``sigmoid(z) - t``.
+"""
+import numpy as np
+import sympy as sp
+
+from symgrad.errors import DimError
+from symgrad.graph.node import FLOAT, INT, apply
+from symgrad.graph.registry import OpDef, register
+from symgrad.ops import functions as F
+from symgrad.ops._shape import require_float
+from symgrad.ops.elementwise import np_sigmoid, np_softplus
+from symgrad.ops.reductions import count, expand, np_logsumexp, np_softmax
+
+# log(p) is clamped below at this value, as PyTorch's BCELoss does, so p = 0 or 1 is finite.
+LOG_FLOOR = -100.0
+
+
+def _ce_infer(inputs, attrs):
+    logits, labels = inputs
+    require_float("cross_entropy", logits)
+    if not logits.dims:
+        raise DimError(f"cross_entropy: logits {logits.display} must have a class dim")
+    want = logits.dims[:-1] if labels.dtype == INT else logits.dims
+    if labels.dims != want:
+        kind = "integer labels" if labels.dtype == INT else "one-hot labels"
+        raise DimError(
+            f"cross_entropy: {kind} {labels.display} have dims {labels.dims}, but logits "
+            f"{logits.display} with dims {logits.dims} need dims {want}")
+    attrs.update(classes=logits.dims[-1], batch=logits.dims[:-1],
+                 onehot=labels.dtype != INT)
+    return (), FLOAT
+
+
+def _batch_mean(ctx, node, idx, body_fn):
+    """(1/N) sum_i body(i) over the batch dims (no sum when there are none)."""
+    inner, limits = dict(idx), []
+    for d in node.attrs["batch"]:
+        k = ctx.fresh(d)
+        inner[d] = k
+        limits.append((k, 0, ctx.size(d) - 1))
+    body = body_fn(inner)
+    if not limits:
+        return body
+    return sp.Sum(body, *limits) / sp.Mul(*[ctx.size(d) for d in node.attrs["batch"]])
+
+
+def _ce_element(ctx, node, idx):
+    C = node.attrs["classes"]
+
+    def per_example(inner):
+        c = ctx.fresh(C)
+        lse = sp.log(sp.Sum(sp.exp(ctx.arg(0, {**inner, C: c})), (c, 0, ctx.size(C) - 1)))
+        if not node.attrs["onehot"]:
+            return lse - ctx.arg(0, {**inner, C: ctx.arg(1, inner)})
+        c2 = ctx.fresh(C)
+        y = ctx.arg(1, {**inner, C: c2})
+        return sp.Sum(y * (lse - ctx.arg(0, {**inner, C: c2})), (c2, 0, ctx.size(C) - 1))
+    return _batch_mean(ctx, node, idx, per_example)
+
+
+def _ce_local(ctx, node, k, idx_out, idx_in):
+    """dL/ds_ic = (p_ic - onehot(y_i, c)) / N, with p = softmax(s) along the class dim."""
+    C, batch = node.attrs["classes"], node.attrs["batch"]
+    p = ctx.aux("p", apply("softmax", node.inputs[0], axis=C), idx_in)
+    n = sp.Mul(*[ctx.size(d) for d in batch])
+    if node.attrs["onehot"]:
+        c2 = ctx.fresh(C)
+        total = sp.Sum(ctx.ref(node.inputs[1], {**idx_in, C: c2}), (c2, 0, ctx.size(C) - 1))
+        return (p * total - ctx.ref(node.inputs[1], idx_in)) / n
+    label = ctx.ref(node.inputs[1], {d: idx_in[d] for d in batch})
+    return (p - F.onehot(label, idx_in[C])) / n
+
+
+def _np_ce(node, sizes, s, y):
+    axis = s.ndim - 1
+    lse = np_logsumexp(s, axis)
+    if node.attrs["onehot"]:
+        per = np.sum(y, axis=axis) * lse - np.sum(y * s, axis=axis)
+    else:
+        per = lse - np.take_along_axis(s, y[..., None].astype(np.intp), axis=axis)[..., 0]
+    return np.mean(per) if per.ndim else per
+
+
+def _ce_vjp(g, y):
+    s, labels = y.inputs
+    C, batch = y.attrs["classes"], y.attrs["batch"]
+    p = apply("softmax", s, axis=C)
+    scale = g / count(batch) if batch else g
+    if y.attrs["onehot"]:
+        rowsum = expand(apply("sum", labels, axes=(C,)), s.dims)
+        return (p * rowsum - labels) * scale
+    return (p - apply("onehot", labels, dim=C)) * scale
+
+
+register(OpDef("cross_entropy", "loss", _ce_infer, _ce_element, _np_ce, (_ce_vjp, None),
+               local=_ce_local, label="cross-entropy"))
+
+
+def _onehot_infer(inputs, attrs):
+    if inputs[0].dtype != INT:
+        raise DimError(f"onehot needs integer labels, {inputs[0].display} is float")
+    return inputs[0].dims + (attrs["dim"],), FLOAT
+
+
+register(OpDef(
+    "onehot", "elementwise", _onehot_infer,
+    lambda ctx, node, idx: F.onehot(ctx.arg(0, idx), idx[node.attrs["dim"]]),
+    lambda node, sizes, y: (y[..., None] == np.arange(sizes[node.attrs["dim"]])).astype(float),
+    (None,), label="onehot"))
+
+
+# -- binary cross-entropy ---------------------------------------------------------------
+def _bce_infer(op):
+    def infer(inputs, attrs):
+        x, t = inputs
+        require_float(op, x)
+        require_float(op, t)
+        if x.dims != t.dims:
+            raise DimError(f"{op}: prediction {x.display} has dims {x.dims} but target "
+                           f"{t.display} has dims {t.dims}")
+        return (), FLOAT
+    return infer
+
+
+def _mean_all(ctx, node, idx, body_fn):
+    inner, limits = dict(idx), []
+    for d in node.inputs[0].dims:
+        k = ctx.fresh(d)
+        inner[d] = k
+        limits.append((k, 0, ctx.size(d) - 1))
+    if not limits:
+        return body_fn(inner)
+    return sp.Sum(body_fn(inner), *limits) / sp.Mul(*[ctx.size(d) for d in node.inputs[0].dims])
+
+
+def _bce_logits_element(ctx, node, idx):
+    return _mean_all(ctx, node, idx, lambda i: F.softplus(ctx.arg(0, i)) - ctx.arg(1, i) * ctx.arg(0, i))
+
+
+def _np_bce_logits(node, sizes, z, t):
+    return np.mean(np_softplus(z) - t * z)
+
+
+def _scale_all(g, x):
+    return g / count(x.dims) if x.dims else g
+
+
+register(OpDef(
+    "bce_logits", "loss", _bce_infer("binary_cross_entropy"), _bce_logits_element, _np_bce_logits,
+    (lambda g, y: (apply("sigmoid", y.inputs[0]) - y.inputs[1]) * _scale_all(g, y.inputs[0]),
+     lambda g, y: -y.inputs[0] * _scale_all(g, y.inputs[0])),
+    label="BCE(logits)"))
+
+
+def _np_clog(x):
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.maximum(np.log(x), LOG_FLOOR)
+
+
+def _clog_vjp(g, y):
+    # d/dx max(log x, -100) = 1/x where log x > -100; 0 where the floor is active.
+    x = y.inputs[0]
+    return g * apply("clog_grad", x)
+
+
+def _np_clog_grad(x):
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(np.log(x) > LOG_FLOOR, 1.0 / x, 0.0)
+
+
+register(OpDef("clog", "elementwise", lambda inputs, attrs: (inputs[0].dims, FLOAT),
+               lambda ctx, node, idx: sp.log(ctx.arg(0, idx)),
+               lambda node, sizes, x: _np_clog(x), (_clog_vjp,), label="log",
+               code={"scalar": "_sg_clog({0})"}))
+register(OpDef("clog_grad", "elementwise", lambda inputs, attrs: (inputs[0].dims, FLOAT),
+               lambda ctx, node, idx: 1 / ctx.arg(0, idx),
+               lambda node, sizes, x: _np_clog_grad(x), (None,), label="1/x",
+               code={"scalar": "_sg_clog_grad({0})"}))
+
+__all__ = ["LOG_FLOOR", "np_sigmoid"]

@@ -1,0 +1,176 @@
+"""Reductions and normalisations along named axes: sum, mean, max, softmax, log_softmax,
+logsumexp, plus the two helpers their gradients need (expand, count)."""
+import math
+
+import numpy as np
+import sympy as sp
+
+from symgrad.errors import DimError
+from symgrad.graph.node import FLOAT, apply
+from symgrad.graph.registry import OpDef, register
+from symgrad.ops import functions as F
+from symgrad.ops._shape import keep_dims_infer, reduction_infer, require_float
+
+
+def _axes_of(node, x):
+    return tuple(x.dims.index(d) for d in node.attrs["axes"])
+
+
+def _bind_fresh(ctx, idx, dims):
+    """Extend ``idx`` with a fresh summation index per dim; return it and SymPy limits."""
+    inner, limits = dict(idx), []
+    for d in dims:
+        k = ctx.fresh(d)
+        inner[d] = k
+        limits.append((k, 0, ctx.size(d) - 1))
+    return inner, limits
+
+
+def _sum_element(ctx, node, idx):
+    inner, limits = _bind_fresh(ctx, idx, node.attrs["axes"])
+    return sp.Sum(ctx.arg(0, inner), *limits) if limits else ctx.arg(0, idx)
+
+
+def _count(ctx, dims):
+    return sp.Mul(*[ctx.size(d) for d in dims])
+
+
+def _max_element(ctx, node, idx):
+    expr = ctx.arg(0, idx)
+    for d in node.attrs["axes"]:
+        inner, _ = _bind_fresh(ctx, idx, (d,))
+        expr = F.maximum(ctx.arg(0, inner), inner[d], ctx.size(d))
+    return expr
+
+
+def expand(g, dims):
+    """Broadcast ``g`` to ``dims`` (a supersequence of its dims): reductions' adjoint."""
+    return g if g.dims == tuple(dims) else apply("expand", g, dims=tuple(dims))
+
+
+def count(dims):
+    """The number of elements along ``dims``, bound from the data at run time."""
+    return apply("count", dims=tuple(dims))
+
+
+def _np_reduce(fn):
+    return lambda node, sizes, x: fn(x, axis=_axes_of(node, node.inputs[0]))
+
+
+register(OpDef("sum", "reduction", reduction_infer("sum"), _sum_element, _np_reduce(np.sum),
+               (lambda g, y: expand(g, y.inputs[0].dims),), label="Σ"))
+register(OpDef("mean", "reduction", reduction_infer("mean"),
+               lambda ctx, node, idx: _sum_element(ctx, node, idx) / _count(ctx, node.attrs["axes"]),
+               _np_reduce(np.mean),
+               (lambda g, y: expand(g / count(y.attrs["axes"]), y.inputs[0].dims),), label="mean"))
+register(OpDef("max", "reduction", reduction_infer("max"), _max_element, _np_reduce(np.max),
+               (lambda g, y: expand(g, y.inputs[0].dims)
+                * apply("equal", y.inputs[0], expand(y, y.inputs[0].dims)),), label="max"))
+
+
+def _expand_infer(inputs, attrs):
+    x, dims = inputs[0], tuple(attrs["dims"])
+    it = iter(dims)
+    if not all(d in it for d in x.dims):
+        raise DimError(f"cannot expand {x.display} with dims {x.dims} to {dims}")
+    return dims, FLOAT
+
+
+def _np_expand(node, sizes, x):
+    src, dims = node.inputs[0].dims, node.attrs["dims"]
+    view = np.reshape(x, [x.shape[src.index(d)] if d in src else 1 for d in dims])
+    return np.broadcast_to(view, [sizes[d] for d in dims])
+
+
+def _expand_vjp(g, y):
+    x = y.inputs[0]
+    extra = tuple(d for d in y.dims if d not in x.dims)
+    return apply("sum", g, axes=extra)
+
+
+register(OpDef("expand", "reduction", _expand_infer, lambda ctx, node, idx: ctx.arg(0, idx),
+               _np_expand, (_expand_vjp,), label="expand"))
+register(OpDef("count", "leaf", lambda inputs, attrs: ((), FLOAT),
+               lambda ctx, node, idx: _count(ctx, node.attrs["dims"]),
+               lambda node, sizes: float(math.prod(sizes[d] for d in node.attrs["dims"])),
+               (), label="count"))
+
+
+# -- normalisations along one axis ---------------------------------------------------
+def np_logsumexp(x, axis, keepdims=False):
+    m = np.max(x, axis=axis, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0.0)
+    out = np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True)) + m
+    return out if keepdims else np.squeeze(out, axis=axis)
+
+
+def np_softmax(x, axis):
+    e = np.exp(x - np.max(x, axis=axis, keepdims=True))
+    return e / np.sum(e, axis=axis, keepdims=True)
+
+
+def _axis(node):
+    return node.inputs[0].dims.index(node.attrs["axis"])
+
+
+def _lse_element(ctx, node, idx):
+    a = node.attrs["axis"]
+    inner, limits = _bind_fresh(ctx, idx, (a,))
+    return sp.log(sp.Sum(sp.exp(ctx.arg(0, inner)), *limits))
+
+
+def _deltas(idx_out, idx_in, dims):
+    return sp.Mul(*[sp.KroneckerDelta(idx_out[d], idx_in[d]) for d in dims])
+
+
+def _softmax_local(ctx, node, k, idx_out, idx_in):
+    a = node.attrs["axis"]
+    rest = [d for d in node.dims if d != a]
+    p_in = ctx.ref(node, {**idx_out, a: idx_in[a]})
+    return ctx.ref(node, idx_out) * (sp.KroneckerDelta(idx_out[a], idx_in[a]) - p_in) \
+        * _deltas(idx_out, idx_in, rest)
+
+
+def _log_softmax_local(ctx, node, k, idx_out, idx_in):
+    a = node.attrs["axis"]
+    rest = [d for d in node.dims if d != a]
+    p_in = sp.exp(ctx.ref(node, {**idx_out, a: idx_in[a]}))
+    return (sp.KroneckerDelta(idx_out[a], idx_in[a]) - p_in) * _deltas(idx_out, idx_in, rest)
+
+
+def _lse_local(ctx, node, k, idx_out, idx_in):
+    return sp.exp(ctx.ref(node.inputs[0], idx_in) - ctx.ref(node, idx_out)) \
+        * _deltas(idx_out, idx_in, node.dims)
+
+
+def _lse_infer(inputs, attrs):
+    x = inputs[0]
+    keep_dims_infer("logsumexp")(inputs, attrs)
+    attrs["axes"] = (attrs["axis"],)
+    return tuple(d for d in x.dims if d != attrs["axis"]), FLOAT
+
+
+def _sum_along(g, a):
+    return apply("sum", g, axes=(a,))
+
+
+register(OpDef(
+    "softmax", "reduction", keep_dims_infer("softmax"),
+    lambda ctx, node, idx: sp.exp(ctx.arg(0, idx) - _lse_element(ctx, node, idx)),
+    lambda node, sizes, x: np_softmax(x, _axis(node)),
+    (lambda g, y: y * (g - expand(_sum_along(g * y, y.attrs["axis"]), y.dims)),),
+    local=_softmax_local, label="softmax"))
+register(OpDef(
+    "log_softmax", "reduction", keep_dims_infer("log_softmax"),
+    lambda ctx, node, idx: ctx.arg(0, idx) - _lse_element(ctx, node, idx),
+    lambda node, sizes, x: x - np_logsumexp(x, _axis(node), keepdims=True),
+    (lambda g, y: g - apply("exp", y) * expand(_sum_along(g, y.attrs["axis"]), y.dims),),
+    local=_log_softmax_local, label="log softmax"))
+register(OpDef(
+    "logsumexp", "reduction", _lse_infer, _lse_element,
+    lambda node, sizes, x: np_logsumexp(x, _axis(node)),
+    (lambda g, y: expand(g, y.inputs[0].dims)
+     * apply("exp", y.inputs[0] - expand(y, y.inputs[0].dims)),),
+    local=_lse_local, label="logsumexp"))
+
+__all__ = ["count", "expand", "np_logsumexp", "np_softmax", "require_float"]
