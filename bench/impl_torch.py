@@ -5,7 +5,6 @@ Importing this module raises ImportError when torch is not installed;
 """
 from __future__ import annotations
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -15,8 +14,8 @@ torch.set_num_threads(1)
 
 
 def _tensors(wl: Workload):
-    X = torch.from_numpy(np.ascontiguousarray(wl.X))
-    y = torch.from_numpy(np.ascontiguousarray(wl.y))
+    X = torch.tensor(wl.X)  # copies: the shared digits arrays are read-only
+    y = torch.tensor(wl.y)
     params = {k: torch.tensor(v, dtype=torch.float64, requires_grad=True)
               for k, v in wl.params.items()}
     return X, y, params

@@ -15,8 +15,9 @@ Trainer = Callable[[Workload], "tuple[dict[str, np.ndarray], float]"]
 @dataclass
 class TimingResult:
     first_call_s: float  # first call: JIT compile (where any) + one training run
-    train_s: float  # best of ``repeats`` warm calls
-    times_s: list[float]  # every warm call, in order
+    train_s: float  # best of ``repeats`` warm calls (wall time)
+    times_s: list[float]  # wall time of every warm call, in order
+    cpu_over_wall: float  # process CPU time / wall time of the warm calls
     steps: int
     final_loss: float
     params: dict[str, np.ndarray] = field(repr=False)
@@ -32,21 +33,26 @@ class TimingResult:
 
 
 def _timed_call(fn: Trainer, workload: Workload):
-    t0 = time.perf_counter()
+    c0, t0 = time.process_time(), time.perf_counter()
     params, loss = fn(workload)
-    return time.perf_counter() - t0, params, float(loss)
+    wall = time.perf_counter() - t0
+    return wall, time.process_time() - c0, params, float(loss)
 
 
 def time_trainer(fn: Trainer, workload: Workload, repeats: int = 5) -> TimingResult:
-    """Warm-up call (records first-call time), then best-of-``repeats`` time.
+    """Warm-up call (records the first-call = compile time), then best-of-N.
 
     ``fn(workload) -> (final_params, final_loss)`` must return the full-dataset
     loss after training; the loss reported is the one from the last call.
     """
-    first, params, loss = _timed_call(fn, workload)
-    times = []
+    first, _, params, loss = _timed_call(fn, workload)
+    walls, cpus = [], []
     for _ in range(repeats):
-        t, params, loss = _timed_call(fn, workload)
-        times.append(t)
-    return TimingResult(first_call_s=first, train_s=min(times), times_s=times,
-                        steps=workload.steps, final_loss=loss, params=params)
+        wall, cpu, params, loss = _timed_call(fn, workload)
+        walls.append(wall)
+        cpus.append(cpu)
+    return TimingResult(
+        first_call_s=first, train_s=min(walls), times_s=walls,
+        cpu_over_wall=sum(cpus) / sum(walls), steps=workload.steps,
+        final_loss=loss, params=params,
+    )

@@ -10,6 +10,18 @@ from symgrad.graph.evaluate import evaluate
 from symgrad.ops import (abs, binary_cross_entropy, cross_entropy, exp, hinge, l1, l2, log,
                          log_softmax, logsumexp, max, mean, mse, relu, sigmoid, softmax, softplus,
                          sqrt, sse, sum, tanh)
+from symgrad.diff.check import check_grad
 from symgrad.diff.reverse import gradients
+from symgrad.diff.scalar import grad, scalars
+from symgrad.explain import Derivation, derive
+from symgrad.explain.backprop import backprop
 
 __version__ = "0.1.0"
+
+__all__ = [
+    "DataError", "DeclarationError", "DimError", "DivergenceError", "MissingRuleError",
+    "SymgradError", "Node", "param", "tensor", "evaluate", "abs", "binary_cross_entropy",
+    "cross_entropy", "exp", "hinge", "l1", "l2", "log", "log_softmax", "logsumexp", "max", "mean",
+    "mse", "relu", "sigmoid", "softmax", "softplus", "sqrt", "sse", "sum", "tanh", "check_grad",
+    "gradients", "grad", "scalars", "Derivation", "derive", "backprop",
+]

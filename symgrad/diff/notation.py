@@ -18,6 +18,7 @@ _AUTO_NAMES = {
     "sigmoid": "sigma", "tanh": "h", "relu": "h", "softplus": "h", "softmax": "p",
     "log_softmax": "ell", "logsumexp": "lse", "matmul": "z", "exp": "e", "log": "ell",
     "sqrt": "r", "abs": "a", "max": "m", "pow": "e", "mul": "u", "div": "u", "neg": "u",
+    "cross_entropy": "CE", "bce_logits": "BCE", "sum": "S", "mean": "S",
 }
 
 

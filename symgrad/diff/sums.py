@@ -22,7 +22,12 @@ def collapse(expr):
 
 def _sum_over(body, limit):
     k = limit[0]
-    return sp.Add(*[_sum_term(term, limit) for term in sp.Add.make_args(body)])
+    terms = sp.Add.make_args(body)
+    if not any(_has_delta(t, k) or any(isinstance(f, sp.Add) and any(_has_delta(a, k) for a in f.args)
+                                       for f in sp.Mul.make_args(t)) for t in terms):
+        # Nothing to collapse: keep one sum, with common factors (like 1/N) pulled out.
+        return _sum_term(sp.factor_terms(body), limit)
+    return sp.Add(*[_sum_term(term, limit) for term in terms])
 
 
 def _sum_term(term, limit):

@@ -1,0 +1,186 @@
+"""Time every baseline on every workload; print a markdown table, write JSON.
+
+    python -m bench.run_baselines [--workloads W1,W2] [--impls numpy,numba]
+                                  [--repeats 5] [--json bench/results/baselines.json]
+
+Other rows (e.g. symgrad) can reuse the pieces::
+
+    rows = run_all(["W2"], ["numba"], repeats=5)
+    rows.append(measure_row("symgrad", my_train, make_w2(), repeats=5))
+    print(markdown_table(rows))
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import platform
+import sys
+import time
+from pathlib import Path
+
+from .env import pin_to_one_cpu, set_single_thread_env, thread_env_snapshot
+
+set_single_thread_env()  # before numpy & co. (``import bench`` already did it)
+
+import numpy as np  # noqa: E402
+
+from .baselines import BASELINES, REFERENCE_IMPL, UNAVAILABLE  # noqa: E402
+from .timing import time_trainer  # noqa: E402
+from .workloads import WORKLOADS, Workload  # noqa: E402
+
+DEFAULT_JSON = Path(__file__).parent / "results" / "baselines.json"
+LOSS_RTOL = 1e-10  # final losses must agree this closely across implementations
+
+
+# ----------------------------------------------------------------- measuring
+def measure_row(impl: str, fn, wl: Workload, repeats: int = 5) -> dict:
+    """Time ``fn`` on ``wl``; a failure becomes a row with status 'error: ...'."""
+    row = {"workload": wl.name, "impl": impl, "steps": wl.steps}
+    try:
+        r = time_trainer(fn, wl, repeats=repeats)
+    except Exception as exc:  # keep the rest of the table
+        row["status"] = f"error: {type(exc).__name__}: {exc}"
+        return row
+    row.update(
+        status="ok", train_s=r.train_s, step_s=r.step_s,
+        first_call_s=r.first_call_s, compile_s=r.compile_s,
+        final_loss=r.final_loss, cpu_over_wall=r.cpu_over_wall, times_s=r.times_s,
+    )
+    return row
+
+
+def run_all(workloads, impls, repeats: int = 5, log=print) -> list[dict]:
+    rows = []
+    for wname in workloads:
+        wl = WORKLOADS[wname]()
+        for impl in impls:
+            table = BASELINES[impl]
+            if table is None:
+                rows.append({"workload": wname, "impl": impl, "steps": wl.steps,
+                             "status": UNAVAILABLE.get(impl, "not installed")})
+            else:
+                rows.append(measure_row(impl, table[wname], wl, repeats))
+            log(f"  {wname} {impl}: {_short_status(rows[-1])}")
+    add_comparisons(rows)
+    return rows
+
+
+def add_comparisons(rows: list[dict], reference: str = REFERENCE_IMPL) -> None:
+    """Add ``ratio`` (train time / reference's) and ``loss_rel_diff``."""
+    ref = {r["workload"]: r for r in rows
+           if r["impl"] == reference and r.get("status") == "ok"}
+    for r in rows:
+        base = ref.get(r["workload"])
+        if r.get("status") != "ok" or base is None:
+            continue
+        r["ratio"] = r["train_s"] / base["train_s"]
+        r["loss_rel_diff"] = abs(r["final_loss"] - base["final_loss"]) / abs(base["final_loss"])
+
+
+def loss_mismatches(rows: list[dict], rtol: float = LOSS_RTOL) -> list[dict]:
+    return [r for r in rows if r.get("loss_rel_diff", 0.0) > rtol]
+
+
+# ----------------------------------------------------------------- reporting
+def _short_status(row: dict) -> str:
+    if row.get("status") != "ok":
+        return row.get("status", "?")
+    return f"{_fmt_time(row['train_s'])}, loss {row['final_loss']:.12g}"
+
+
+def _fmt_time(seconds: float) -> str:
+    if seconds >= 1.0:
+        return f"{seconds:.2f} s"
+    if seconds >= 1e-3:
+        return f"{seconds * 1e3:.1f} ms"
+    return f"{seconds * 1e6:.1f} µs"
+
+
+def markdown_table(rows: list[dict]) -> str:
+    head = ("| workload | impl | train | per step | first call | final loss "
+            "| rel. diff vs numba | × numba |")
+    lines = [head, "|---|---|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        if r.get("status") != "ok":
+            lines.append(f"| {r['workload']} | {r['impl']} | {r['status']} "
+                         "| | | | | |")
+            continue
+        ratio = r.get("ratio", math.nan)
+        diff = r.get("loss_rel_diff", math.nan)
+        lines.append(
+            f"| {r['workload']} | {r['impl']} | {_fmt_time(r['train_s'])} "
+            f"| {_fmt_time(r['step_s'])} | {_fmt_time(r['first_call_s'])} "
+            f"| {r['final_loss']:.12g} | {diff:.1e} | {ratio:.2f} |")
+    return "\n".join(lines)
+
+
+def _versions() -> dict[str, str]:
+    out = {"python": platform.python_version(), "numpy": np.__version__}
+    for mod in ("numba", "torch", "jax", "jaxlib", "scipy"):
+        try:
+            out[mod] = __import__(mod).__version__
+        except ImportError:
+            out[mod] = "not installed"
+    return out
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def write_json(rows: list[dict], path: Path, repeats: int) -> None:
+    meta = {
+        "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "machine": {"cpu": _cpu_model(), "platform": platform.platform()},
+        "versions": _versions(),
+        "threads": thread_env_snapshot(),
+        "repeats": repeats,
+        "timing": "train_s = best of `repeats` warm calls of train(workload), "
+                  "including the final full-dataset loss; first_call_s = first "
+                  "call (JIT compile + one run); compile_s = first_call_s - train_s",
+    }
+    descriptions = {name: make().description for name, make in WORKLOADS.items()}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"meta": meta, "workloads": descriptions,
+                                "rows": rows}, indent=2) + "\n")
+
+
+# ----------------------------------------------------------------- CLI
+def _parse_args(argv):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--workloads", default=",".join(WORKLOADS))
+    p.add_argument("--impls", default=",".join(BASELINES))
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--json", type=Path, default=DEFAULT_JSON)
+    p.add_argument("--no-pin", action="store_true",
+                   help="do not pin the process to one CPU")
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = _parse_args(argv)
+    if not args.no_pin:
+        pin_to_one_cpu()
+    workloads = args.workloads.split(",")
+    impls = args.impls.split(",")
+    rows = run_all(workloads, impls, repeats=args.repeats,
+                   log=lambda s: print(s, file=sys.stderr))
+    print(markdown_table(rows))
+    write_json(rows, args.json, args.repeats)
+    bad = loss_mismatches(rows)
+    for r in bad:
+        print(f"LOSS MISMATCH {r['workload']} {r['impl']}: "
+              f"rel diff {r['loss_rel_diff']:.2e}", file=sys.stderr)
+    print(f"\nwrote {args.json}", file=sys.stderr)
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

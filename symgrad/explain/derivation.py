@@ -1,0 +1,161 @@
+"""``sg.derive``: the derivation of a loss's gradients, as data, text and LaTeX.
+
+The gradients shown are computed by the same reverse sweep that yields them
+(:mod:`symgrad.diff.sweep`): nothing is re-derived for display.
+"""
+import sympy as sp
+
+from symgrad.diff.reverse import backward, check_params
+from symgrad.diff.sweep import sweep as run_sweep
+from symgrad.explain.rules import ALPHA, UpdateRule, definitions
+from symgrad.explain.steps import chain_steps, declare_steps, model_steps
+from symgrad.graph.traverse import topo_order
+
+
+class Derivation:
+    """The gradients of ``loss`` with respect to ``params``, with every step recorded."""
+
+    def __init__(self, loss, params):
+        single = not isinstance(params, (list, tuple))
+        self.loss = loss
+        self.params = check_params(loss, params)
+        self._single = single and len(self.params) == 1
+        self._sweep = run_sweep(loss, self.params)
+        self.notation = self._sweep.notation
+        self.forward = topo_order(loss)
+        self._steps = None
+        self._grad_nodes = None
+
+    # -- results ------------------------------------------------------------------
+    @property
+    def gradients(self):
+        """{param name: SymPy expression of dL/dparam in index notation}."""
+        return {p.name: self._sweep.closed[p] for p in self.params}
+
+    @property
+    def gradient(self):
+        """dL/dparam for a single param (a dict of them for several)."""
+        g = self.gradients
+        return next(iter(g.values())) if self._single else g
+
+    @property
+    def backward_graph(self):
+        """{param name: gradient node}: the numeric backward graph."""
+        if self._grad_nodes is None:
+            grads, _ = backward(self.loss, self.params)
+            self._grad_nodes = {p.name: grads[p] for p in self.params}
+        return self._grad_nodes
+
+    @property
+    def symbols(self):
+        """Name -> SymPy object (IndexedBase, Symbol, index or dim size) used in the formulas."""
+        out = {}
+        for node, name in self.notation.names.items():
+            out[name] = self.notation.base(name, not node.dims)
+            out["bar_" + name] = self.notation.base("bar_" + name, not node.dims)
+        for node in self.forward:
+            for d in node.dims:
+                out.setdefault(self.notation.letter(d), self.notation.index(d))
+                out.setdefault(d, self.notation.size(d))
+        out["alpha"] = ALPHA
+        return out
+
+    @property
+    def ranks(self):
+        """Display order of factors: nearest the loss first, params then data last."""
+        n = len(self.forward)
+        ranks = {}
+        for pos, node in enumerate(self.forward):
+            name = self.notation.names.get(node)
+            if name is None:
+                continue
+            ranks[name] = n - pos + (2 * n if node.op == "param" else 4 * n if node.op == "input" else 0)
+        for node in self._sweep.aux:
+            ranks[self.notation.names[node]] = 0.5
+        return ranks
+
+    def _param(self, param):
+        if param is None:
+            if len(self.params) != 1:
+                raise ValueError("this derivation has several params; name one: "
+                                 + ", ".join(p.name for p in self.params))
+            return self.params[0]
+        for p in self.params:
+            if p is param or p.name == param:
+                return p
+        raise KeyError(f"{param!r} is not one of the derived params "
+                       f"({', '.join(p.name for p in self.params)})")
+
+    def update_rule(self, param=None, lr=ALPHA):
+        """``p <- p - lr dL/dp`` in the lecture's terms; several params give a list."""
+        if param is None and len(self.params) > 1:
+            return [self.update_rule(p, lr) for p in self.params]
+        p = self._param(param)
+        idx = self.notation.canonical(p)
+        grad = self._sweep.closed[p]
+        where = definitions(self.notation, [grad], self.forward + self._sweep.aux,
+                            self._sweep.kept, self._sweep.closed)
+        return UpdateRule(p, self.notation.symbol(p, idx), grad, where, self.ranks, lr)
+
+    # -- steps ---------------------------------------------------------------------
+    @property
+    def steps(self):
+        if self._steps is None:
+            self._steps = self._build_steps()
+        return self._steps
+
+    def _build_steps(self):
+        ranks = self.ranks
+        out = declare_steps(self.loss) + model_steps(self.notation, self.forward, self.loss, ranks)
+        for v in reversed(self._sweep.order):
+            if v is self.loss or v.op == "transpose" or v not in self._sweep.steps:
+                continue
+            out += chain_steps(self.notation, self._sweep, v, ranks)
+        for rule in self._rules():
+            out.append(_rule_step(rule))
+        return out
+
+    def _rules(self):
+        rules = self.update_rule() if len(self.params) > 1 else [self.update_rule()]
+        return rules
+
+    # -- rendering -------------------------------------------------------------------
+    def to_text(self):
+        return "\n".join(_section_text(self.steps))
+
+    __str__ = to_text
+
+    def __repr__(self):
+        names = ", ".join(p.name for p in self.params)
+        return f"<Derivation of dL/d({names}): {len(self.steps)} steps>"
+
+    def to_latex(self, document=False):
+        from symgrad.explain.latex_doc import derivation_latex
+        return derivation_latex(self, document=document)
+
+    def _repr_latex_(self):
+        return "$$" + self.to_latex() + "$$"
+
+
+def _rule_step(rule):
+    from symgrad.explain.steps import Step
+    return Step("update", rule.param, str(rule), rule.to_latex())
+
+
+_TITLES = {"declare": "Declared", "model": "Model", "loss": "Loss",
+           "chain": "Backward pass (chain rule, loss first)", "update": "Update rules"}
+
+
+def _section_text(steps):
+    last = None
+    for step in steps:
+        section = {"local": "chain", "result": "chain", "simplify": "chain"}.get(step.kind, step.kind)
+        if section != last and section in _TITLES:
+            yield f"-- {_TITLES[section]} --"
+            last = section
+        yield step.text
+
+
+def derive(loss, params):
+    """Derive dL/dparams by the chain rule; see :class:`Derivation`."""
+    return Derivation(loss, params)

@@ -1,0 +1,107 @@
+"""The steps of a derivation: model, loss, chain rule per node, local gradient,
+simplification, result. Each step carries its text and LaTeX forms."""
+from dataclasses import dataclass
+
+import sympy as sp
+
+from symgrad.diff.symbolic import ElementContext
+from symgrad.explain.printing import to_latex, to_text
+
+
+@dataclass
+class Step:
+    kind: str      # "declare", "model", "loss", "chain", "local", "simplify", "gradient", "update"
+    node: object
+    text: str
+    latex: str
+
+    def __str__(self):
+        return self.text
+
+
+def _eq(lhs, *rhs, ranks=None):
+    text = " = ".join([to_text(lhs, ranks)] + [to_text(r, ranks) for r in rhs])
+    latex = " &= ".join([to_latex(lhs, ranks)] + [to_latex(r, ranks) for r in rhs[:1]])
+    latex += "".join(r" = %s" % to_latex(r, ranks) for r in rhs[1:])
+    return text, latex
+
+
+def declare_steps(loss):
+    from symgrad.graph.traverse import topo_order
+    out = []
+    for node in topo_order(loss):
+        if node.op in ("input", "param"):
+            kind = "data" if node.op == "input" else "parameter"
+            dims = " x ".join(node.dims) if node.dims else "scalar"
+            text = f"{kind} {node.name}: {dims}{' (integer)' if node.dtype == 'int' else ''}"
+            out.append(Step("declare", node, text, r"\text{%s}" % text.replace("_", r"\_")))
+    return out
+
+
+def model_steps(notation, forward, loss, ranks):
+    """One definition per forward node, then the loss written out in full."""
+    out = []
+    for node in forward:
+        if node.is_leaf or node.op == "transpose":
+            continue
+        idx = notation.canonical(node)
+        rhs = ElementContext(notation).element(node, idx)
+        out.append(Step("model", node, *_eq(notation.symbol(node, idx), rhs, ranks=ranks)))
+    inline = frozenset(n for n in forward if not n.is_leaf and n is not loss)
+    full = ElementContext(notation, inline=inline).element(loss, {})
+    out.append(Step("loss", loss, *_eq(notation.symbol(loss, {}), full, ranks=ranks)))
+    return out
+
+
+def _display_local(edge, idx_v):
+    """Replace consumer indices tied to the node's by Kronecker deltas; report the rest."""
+    sub = {}
+    for f in sp.Mul.make_args(edge.local):
+        if isinstance(f, sp.KroneckerDelta):
+            a, b = f.args
+            if a in edge.idx_c.values() and b in idx_v.values():
+                sub[a] = b
+            elif b in edge.idx_c.values() and a in idx_v.values():
+                sub[b] = a
+    idx_c = {d: sub.get(s, s) for d, s in edge.idx_c.items()}
+    summed = [s for s in edge.idx_c.values() if s not in sub]
+    return idx_c, edge.local.xreplace(sub), summed
+
+
+def chain_steps(notation, sweep, v, ranks):
+    """bar_v = sum_c bar_c dc/dv (chain rule), the local gradients, and the results."""
+    step = sweep.steps[v]
+    idx_v = step.idx
+    bar_v = notation.adjoint(v, idx_v)
+    parts, locals_ = [], []
+    for e in step.edges:
+        idx_c, local, summed = _display_local(e, idx_v)
+        up = sp.S.One if e.consumer is sweep.loss else notation.adjoint(e.consumer, idx_c)
+        c_sym, v_sym = notation.symbol(e.consumer, idx_c), notation.symbol(v, idx_v)
+        partial = sp.Derivative(c_sym, v_sym) if not v_sym.is_Number else sp.S.Zero
+        parts.append((up, partial, summed))
+        text, latex = _eq(partial, local, ranks=ranks)
+        locals_.append(Step("local", v, "  local: " + text, latex))
+    chain_text = " + ".join(_chain_text(up, d, s, ranks, to_text) for up, d, s in parts)
+    chain_latex = " + ".join(_chain_text(up, d, s, ranks, to_latex) for up, d, s in parts)
+    lhs_t, lhs_l = to_text(bar_v, ranks), to_latex(bar_v, ranks)
+    out = [Step("chain", v, f"{lhs_t} = {chain_text}", f"{lhs_l} &= {chain_latex}")]
+    out += locals_
+    text, latex = _eq(bar_v, step.result, ranks=ranks)
+    out.append(Step("result", v, text, latex))
+    closed = sweep.closed[v]
+    if closed != step.result:
+        text, latex = _eq(bar_v, closed, ranks=ranks)
+        out.append(Step("simplify", v, text, latex))
+    return out
+
+
+def _chain_text(up, partial, summed, ranks, printer):
+    body = printer(partial, ranks)
+    if up != 1:
+        body = f"{printer(up, ranks)} {body}" if printer is to_text else f"{printer(up, ranks)} \\, {body}"
+    if not summed:
+        return body
+    if printer is to_text:
+        return "".join(f"sum_{s} " for s in summed) + body
+    return "".join(r"\sum_{%s} " % to_latex(s) for s in summed) + body

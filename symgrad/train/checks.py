@@ -1,0 +1,112 @@
+"""Checking everything ``fit`` is given, before any work: each error names the argument at fault."""
+import numbers
+
+import numpy as np
+
+from symgrad.errors import DataError, DeclarationError, DimError
+from symgrad.graph.bind import bind
+from symgrad.graph.node import Node
+from symgrad.graph.traverse import leaves
+
+
+def resolve_model(fn, dtype=np.float64):
+    """``(model, loss node, param nodes, head hint)`` for a compiled model, a loss node
+    or a ``symgrad.nn`` Model. Loss nodes are compiled when ``symgrad.codegen`` exists."""
+    hint = None
+    if hasattr(fn, "loss") and isinstance(getattr(fn, "loss", None), Node):  # an nn.Model
+        hint = fn
+        fn = fn.loss
+    if isinstance(fn, Node):
+        return compile_loss(fn, None, dtype), fn, leaves(fn, "param"), hint
+    if not callable(getattr(fn, "run_epochs", None)):
+        raise TypeError(f"fit needs a compiled model, a NumpyModel, a loss node or an nn model; "
+                        f"got {type(fn).__name__}")
+    loss = getattr(fn, "loss_node", None)
+    if not isinstance(loss, Node):
+        raise TypeError(f"{type(fn).__name__} has no .loss_node (its scalar loss Node); "
+                        "fit needs it to check params and data")
+    params = getattr(fn, "param_nodes", None) or getattr(fn, "params", None)
+    if not (isinstance(params, (list, tuple)) and all(isinstance(p, Node) for p in params)):
+        params = leaves(loss, "param")
+    return fn, loss, list(params), hint
+
+
+def compile_loss(loss, params=None, dtype=np.float64):
+    """The compiled model of ``loss`` if the compiler is available, else the NumPy reference."""
+    try:
+        from symgrad.codegen import compile as sg_compile
+    except ImportError:
+        sg_compile = None
+    if sg_compile is not None:
+        return sg_compile(loss, params=params if params is not None else leaves(loss, "param"),
+                          dtype=dtype)
+    from symgrad.train.reference import NumpyModel
+    return NumpyModel(loss, params, dtype)
+
+
+def check_int(value, name, low=1, high=None):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
+    if value < low or (high is not None and value > high):
+        limit = f" and <= {high}" if high is not None else ""
+        raise ValueError(f"{name} must be an int >= {low}{limit}, got {value}")
+    return int(value)
+
+
+def check_momentum(momentum):
+    if isinstance(momentum, bool) or not isinstance(momentum, numbers.Real) or not (
+            0.0 <= momentum < 1.0):
+        raise ValueError(f"momentum must be a number in [0, 1), got {momentum!r}")
+    return float(momentum)
+
+
+def check_params_and_data(loss, param_nodes, params, data, dtype, what="data"):
+    """Validate names, shapes, dtypes and finiteness; return (param copies, data arrays, sizes).
+
+    The copies are fresh, C-contiguous arrays of ``dtype``: training updates them in
+    place, never the caller's arrays. Data arrays are converted only if needed (the
+    caller's arrays are never written to).
+    """
+    if not isinstance(params, dict):
+        raise TypeError(f"params must be a dict of name -> array, got {type(params).__name__}")
+    if not isinstance(data, dict):
+        raise TypeError(f"{what} must be a dict of name -> array, got {type(data).__name__}")
+    trained = [p.name for p in param_nodes]
+    missing = [n for n in trained if n not in params]
+    if missing:
+        raise DataError(f"params is missing {missing}; the model trains {trained}")
+    unknown = [k for k in params if k not in trained]
+    if unknown:
+        raise DataError(f"params has unknown names {unknown}; the model trains {trained}")
+    clash = [k for k in data if k in trained]
+    if clash:
+        raise DataError(f"{what} contains {clash}, which are params; pass them in params")
+    try:
+        arrays, sizes = bind([loss], {**data, **params}, dtype, what=what)
+    except (DataError, DimError) as err:
+        if what == "data":  # bind's message already names the tensor or param
+            raise
+        raise type(err)(f"{what}: {err}") from None
+    by_name = {node.name: arr for node, arr in arrays.items()}
+    copies = {name: np.array(by_name[name], dtype=dtype, order="C", copy=True) for name in trained}
+    checked = {k: np.ascontiguousarray(by_name[k]) for k in data}
+    return copies, checked, sizes
+
+
+def check_validation_data(loss, param_nodes, params, validation_data, dtype):
+    """Check ``validation_data`` (a dict) against the same graph; returns its arrays."""
+    if validation_data is None:
+        return None
+    _, arrays, _ = check_params_and_data(loss, param_nodes, params, validation_data, dtype,
+                                         what="validation_data")
+    return arrays
+
+
+def batch_size_for(batch_size, sizes, batch_dim):
+    """Check ``batch_size`` (None = full batch) against the number of rows."""
+    if batch_size is None:
+        return None
+    if batch_dim is None:
+        raise DeclarationError("batch_size was given but the loss has no data tensor to batch")
+    n = sizes[batch_dim]
+    return check_int(batch_size, f"batch_size (dim {batch_dim!r} has {n} rows)", 1, n)
