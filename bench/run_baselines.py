@@ -5,8 +5,8 @@
 
 Other rows (e.g. symgrad) can reuse the pieces::
 
-    rows = run_all(["W2"], ["numba"], repeats=5)
-    rows.append(measure_row("symgrad", my_train, make_w2(), repeats=5))
+    rows = run_all(["W2"], ["numba"], repeats=5,
+                   extra={"symgrad": {"W2": my_train}})  # interleaved timing
     print(markdown_table(rows))
 """
 from __future__ import annotations
@@ -26,7 +26,7 @@ set_single_thread_env()  # before numpy & co. (``import bench`` already did it)
 import numpy as np  # noqa: E402
 
 from .baselines import BASELINES, REFERENCE_IMPL, UNAVAILABLE  # noqa: E402
-from .timing import time_trainer  # noqa: E402
+from .timing import TimingResult, time_trainers  # noqa: E402
 from .workloads import WORKLOADS, Workload  # noqa: E402
 
 DEFAULT_JSON = Path(__file__).parent / "results" / "baselines.json"
@@ -34,34 +34,61 @@ LOSS_RTOL = 1e-10  # final losses must agree this closely across implementations
 
 
 # ----------------------------------------------------------------- measuring
-def measure_row(impl: str, fn, wl: Workload, repeats: int = 5) -> dict:
-    """Time ``fn`` on ``wl``; a failure becomes a row with status 'error: ...'."""
-    row = {"workload": wl.name, "impl": impl, "steps": wl.steps}
-    try:
-        r = time_trainer(fn, wl, repeats=repeats)
-    except Exception as exc:  # keep the rest of the table
-        row["status"] = f"error: {type(exc).__name__}: {exc}"
-        return row
-    row.update(
-        status="ok", train_s=r.train_s, step_s=r.step_s,
-        first_call_s=r.first_call_s, compile_s=r.compile_s,
-        final_loss=r.final_loss, cpu_over_wall=r.cpu_over_wall, times_s=r.times_s,
-    )
-    return row
+def _ok_row(wl: Workload, impl: str, r: TimingResult) -> dict:
+    return {
+        "workload": wl.name, "impl": impl, "steps": wl.steps, "status": "ok",
+        "train_s": r.train_s, "step_s": r.step_s, "first_call_s": r.first_call_s,
+        "compile_s": r.compile_s, "final_loss": r.final_loss,
+        "cpu_over_wall": r.cpu_over_wall, "times_s": r.times_s,
+    }
 
 
-def run_all(workloads, impls, repeats: int = 5, log=print) -> list[dict]:
+def _status_row(wl: Workload, impl: str, status: str) -> dict:
+    return {"workload": wl.name, "impl": impl, "steps": wl.steps, "status": status}
+
+
+def measure_workload(wl: Workload, trainers: dict, repeats: int = 5) -> list[dict]:
+    """Rows for one workload; ``trainers[impl]`` is a trainer, or a string
+    saying why it is unavailable.  Warm calls are interleaved across impls."""
+    runnable = {k: fn for k, fn in trainers.items() if callable(fn)}
+    errors: dict[str, Exception] = {}
+    results = time_trainers(runnable, wl, repeats=repeats, errors=errors)
+    rows = []
+    for impl, fn in trainers.items():
+        if impl in results:
+            rows.append(_ok_row(wl, impl, results[impl]))
+        elif impl in errors:
+            exc = errors[impl]
+            rows.append(_status_row(wl, impl, f"error: {type(exc).__name__}: {exc}"))
+        else:
+            rows.append(_status_row(wl, impl, str(fn)))
+    return rows
+
+
+def trainers_for(wname: str, impls, extra: dict | None = None) -> dict:
+    """impl -> trainer (or 'not installed' string) for workload ``wname``.
+
+    ``extra`` adds implementations, e.g. ``{"symgrad": {"W1": fn, ...}}``.
+    """
+    out = {}
+    for impl in impls:
+        table = BASELINES[impl]
+        out[impl] = UNAVAILABLE.get(impl, "not installed") if table is None else table[wname]
+    for impl, table in (extra or {}).items():
+        out[impl] = table[wname]
+    return out
+
+
+def run_all(workloads, impls, repeats: int = 5, extra: dict | None = None,
+            log=print) -> list[dict]:
     rows = []
     for wname in workloads:
         wl = WORKLOADS[wname]()
-        for impl in impls:
-            table = BASELINES[impl]
-            if table is None:
-                rows.append({"workload": wname, "impl": impl, "steps": wl.steps,
-                             "status": UNAVAILABLE.get(impl, "not installed")})
-            else:
-                rows.append(measure_row(impl, table[wname], wl, repeats))
-            log(f"  {wname} {impl}: {_short_status(rows[-1])}")
+        log(f"{wname}: {wl.description}")
+        new = measure_workload(wl, trainers_for(wname, impls, extra), repeats)
+        for row in new:
+            log(f"  {row['impl']}: {_short_status(row)}")
+        rows += new
     add_comparisons(rows)
     return rows
 

@@ -1,4 +1,9 @@
-"""Timing helper shared by the baseline and symgrad benchmark rows."""
+"""Timing helpers shared by the baseline and symgrad benchmark rows.
+
+Timings on a shared VM drift by tens of percent over seconds, so when several
+implementations are compared, ``time_trainers`` interleaves their warm calls
+(round-robin) so that each sees the same machine conditions.
+"""
 from __future__ import annotations
 
 import time
@@ -32,27 +37,70 @@ class TimingResult:
         return max(self.first_call_s - self.train_s, 0.0)
 
 
-def _timed_call(fn: Trainer, workload: Workload):
+@dataclass
+class _Calls:
+    first_s: float = 0.0
+    walls: list[float] = field(default_factory=list)
+    cpus: list[float] = field(default_factory=list)
+    params: dict = field(default_factory=dict)
+    loss: float = float("nan")
+
+
+def _timed_call(fn: Trainer, workload: Workload, calls: _Calls) -> float:
     c0, t0 = time.process_time(), time.perf_counter()
-    params, loss = fn(workload)
+    calls.params, loss = fn(workload)
     wall = time.perf_counter() - t0
-    return wall, time.process_time() - c0, params, float(loss)
+    calls.cpus.append(time.process_time() - c0)
+    calls.loss = float(loss)
+    return wall
+
+
+def _result(calls: _Calls, workload: Workload) -> TimingResult:
+    walls = calls.walls
+    return TimingResult(
+        first_call_s=calls.first_s, train_s=min(walls), times_s=walls,
+        cpu_over_wall=sum(calls.cpus[1:]) / sum(walls), steps=workload.steps,
+        final_loss=calls.loss, params=calls.params,
+    )
+
+
+def time_trainers(trainers: dict[str, Trainer], workload: Workload,
+                  repeats: int = 5, errors: dict | None = None,
+                  ) -> dict[str, TimingResult]:
+    """Time several trainers on one workload, interleaving their warm calls.
+
+    Each trainer: one warm-up call (its time = first-call/compile time), then
+    ``repeats`` warm calls in round-robin order with the others; the train
+    time is the best warm call.  ``fn(workload) -> (final_params,
+    final_loss)`` must return the full-dataset loss after training; the loss
+    reported is the one from the last call.
+
+    If ``errors`` is a dict, a trainer that raises is dropped from the result
+    and its exception stored in ``errors[name]``; otherwise exceptions propagate.
+    """
+    active = dict(trainers)
+    calls = {name: _Calls() for name in trainers}
+
+    def call(name):
+        try:
+            return _timed_call(active[name], workload, calls[name])
+        except Exception as exc:
+            if errors is None:
+                raise
+            errors[name] = exc
+            del active[name]
+            return None
+
+    for name in list(active):
+        calls[name].first_s = call(name)
+    for _ in range(repeats):
+        for name in list(active):
+            wall = call(name)
+            if wall is not None:
+                calls[name].walls.append(wall)
+    return {name: _result(calls[name], workload) for name in active}
 
 
 def time_trainer(fn: Trainer, workload: Workload, repeats: int = 5) -> TimingResult:
-    """Warm-up call (records the first-call = compile time), then best-of-N.
-
-    ``fn(workload) -> (final_params, final_loss)`` must return the full-dataset
-    loss after training; the loss reported is the one from the last call.
-    """
-    first, _, params, loss = _timed_call(fn, workload)
-    walls, cpus = [], []
-    for _ in range(repeats):
-        wall, cpu, params, loss = _timed_call(fn, workload)
-        walls.append(wall)
-        cpus.append(cpu)
-    return TimingResult(
-        first_call_s=first, train_s=min(walls), times_s=walls,
-        cpu_over_wall=sum(cpus) / sum(walls), steps=workload.steps,
-        final_loss=loss, params=params,
-    )
+    """Warm-up call (records the first-call = compile time), then best-of-N."""
+    return time_trainers({"fn": fn}, workload, repeats)["fn"]

@@ -3,12 +3,16 @@
 The gradients shown are computed by the same reverse sweep that yields them
 (:mod:`symgrad.diff.sweep`): nothing is re-derived for display.
 """
-import sympy as sp
+import numpy as np
+
+from symgrad.diff.index_eval import eval_index_expr
 
 from symgrad.diff.reverse import backward, check_params
 from symgrad.diff.sweep import sweep as run_sweep
 from symgrad.explain.rules import ALPHA, UpdateRule, definitions
 from symgrad.explain.steps import chain_steps, declare_steps, model_steps
+from symgrad.graph.bind import bind
+from symgrad.graph.evaluate import run_graph
 from symgrad.graph.traverse import topo_order
 
 
@@ -96,6 +100,31 @@ class Derivation:
         where = definitions(self.notation, [grad], self.forward + self._sweep.aux,
                             self._sweep.kept, self._sweep.closed)
         return UpdateRule(p, self.notation.symbol(p, idx), grad, where, self.ranks, lr)
+
+    # -- numbers -------------------------------------------------------------------
+    def symbol_values(self, data):
+        """Arrays for every symbol the formulas use (nodes, adjoints ``bar_*``, dim sizes)."""
+        arrays, sizes = bind([self.loss], data)
+        _, adj = backward(self.loss, self.params)
+        named = {n: name for n, name in self.notation.names.items() if n.op != "transpose"}
+        bars = {n: adj.adjoint[n] for n in named if n in adj.adjoint}
+        values = run_graph(list(named) + list(bars.values()), arrays, sizes)
+        out = {name: values[n] for n, name in named.items()}
+        out.update({"bar_" + named[n]: values[g] for n, g in bars.items()})
+        return out, dict(sizes)
+
+    def evaluate_formula(self, expr, data, free=None):
+        """Evaluate a printed formula (e.g. ``gradient``) at ``data``; ``free`` names the
+        node whose dims give the free indices (default: the single param)."""
+        arrays, sizes = self.symbol_values(data)
+        node = self._param(free) if not hasattr(free, "dims") else free
+        idx = self.notation.canonical(node)
+        shape = [sizes[d] for d in node.dims]
+        out = np.empty(shape)
+        for pos in np.ndindex(*shape):
+            env = {idx[d]: v for d, v in zip(node.dims, pos)}
+            out[pos] = eval_index_expr(expr, arrays, sizes, env)
+        return out
 
     # -- steps ---------------------------------------------------------------------
     @property

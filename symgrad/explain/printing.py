@@ -161,6 +161,10 @@ class DerivationTextPrinter(_Ordered, StrPrinter):
     def _print_KroneckerDelta(self, expr):
         return "[%s = %s]" % tuple(self._print(a) for a in expr.args)
 
+    def _print_maximum(self, expr):
+        body, k, _ = expr.args
+        return "max_%s %s" % (self._print(k), self._print(body))
+
     def _print_onehot(self, expr):
         return "[%s = %s]" % tuple(self._print(a) for a in expr.args)
 

@@ -44,15 +44,16 @@ def as_array(node, value, float_dtype):
     return arr
 
 
-def bind(outputs, values, float_dtype=np.float64, what="data"):
+def bind(outputs, values, float_dtype=np.float64, what="data", strict=True):
     """Check ``values`` (keyed by name or node) against the graph's leaves.
 
     Returns ``(arrays, sizes)``: node -> ndarray for every input and param, and
-    dim name -> size.
+    dim name -> size. ``strict`` rejects names the graph does not use (typos).
     """
     order = topo_order(outputs)
     leaves = [n for n in order if n.op in ("input", "param")]
-    _check_keys(values, leaves, what)
+    if strict:
+        _check_keys(values, leaves, what)
     arrays, sizes, first_seen = {}, {}, {}
     for node in leaves:
         value = _lookup(values, node)

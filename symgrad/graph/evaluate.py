@@ -5,6 +5,7 @@ can serve as the oracle compiled code is tested against.
 """
 import numpy as np
 
+from symgrad.errors import DimError
 from symgrad.graph.bind import bind
 from symgrad.graph.registry import get_op
 from symgrad.graph.traverse import topo_order
@@ -12,6 +13,7 @@ from symgrad.graph.traverse import topo_order
 
 def run_graph(outputs, arrays, sizes, float_dtype=np.float64):
     """Evaluate ``outputs`` given leaf arrays (node -> ndarray) and dim sizes."""
+    _check_sizes(outputs, sizes)
     values = {}
     for node in topo_order(outputs):
         if node in arrays:
@@ -26,15 +28,28 @@ def run_graph(outputs, arrays, sizes, float_dtype=np.float64):
     return values
 
 
-def evaluate(outputs, values, float_dtype=np.float64):
+def evaluate(outputs, values, float_dtype=np.float64, context=None):
     """Evaluate one node (returns an array) or a list of nodes (returns a list).
 
     ``values`` maps tensor and param names (or nodes) to arrays; they are checked
-    against the declared dims first.
+    against the declared dims first. Names the outputs do not use are ignored, so
+    one data dict serves every node of a model. ``context`` (a node or list, e.g. the
+    loss) lends its tensors' dims to outputs that cannot bind them alone, such as a
+    gradient that is a broadcast constant.
     """
     single = not isinstance(outputs, (list, tuple))
     outs = [outputs] if single else list(outputs)
-    arrays, sizes = bind(outs, values, float_dtype)
+    extra = [] if context is None else [context] if not isinstance(context, (list, tuple)) \
+        else list(context)
+    arrays, sizes = bind(outs + extra, values, float_dtype, strict=False)
     result = run_graph(outs, arrays, sizes, float_dtype)
     got = [result[o] for o in outs]
     return got[0] if single else got
+
+
+def _check_sizes(outputs, sizes):
+    for node in topo_order(outputs):
+        for d in node.dims + tuple(node.attrs.get("dims", ())):
+            if d not in sizes:
+                raise DimError(f"the size of dim {d!r} (used by {node.display}) is not known "
+                               "from the data of these outputs; pass context=<the loss>")

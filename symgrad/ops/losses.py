@@ -8,12 +8,12 @@ rewritten to its logits form ``softplus(z) - t z``, whose gradient is ``sigmoid(
 import numpy as np
 import sympy as sp
 
-from symgrad.errors import DimError
+from symgrad.errors import DimError, MissingRuleError
 from symgrad.graph.node import FLOAT, INT, apply
 from symgrad.graph.registry import OpDef, register
 from symgrad.ops import functions as F
 from symgrad.ops._shape import require_float
-from symgrad.ops.elementwise import np_sigmoid, np_softplus
+from symgrad.ops.elementwise import HELPERS, np_sigmoid, np_softplus, scalar_code
 from symgrad.ops.reductions import count, expand, np_logsumexp, np_softmax
 
 # log(p) is clamped below at this value, as PyTorch's BCELoss does, so p = 0 or 1 is finite.
@@ -97,8 +97,57 @@ def _ce_vjp(g, y):
     return (p - apply("onehot", labels, dim=C)) * scale
 
 
-register(OpDef("cross_entropy", "loss", _ce_infer, _ce_element, _np_ce, (_ce_vjp, None),
-               local=_ce_local, label="cross-entropy"))
+def _emit_ce(node, ctx):
+    """One pass per example: log-sum-exp of the logits, minus the label's logit.
+
+    When the backward pass needs ``softmax(logits)`` (the ``p`` of ``p - onehot``),
+    ``ctx.filled`` names its buffer and the same loop writes it: exp is computed once.
+    """
+    s, C, batch = node.inputs[0], node.attrs["classes"], node.attrs["batch"]
+    acc, m, total = ctx.fresh("acc"), ctx.fresh("m"), ctx.fresh("total")
+    lines, ind = [f"{acc} = 0.0"], ""
+    head, ind = ctx.loops(batch)
+    lines += head
+    c, n = ctx.index(C), ctx.size(C)
+    idx = {d: ctx.index(d) for d in s.dims}
+    sa = ctx.at(0, idx)
+    lines += [f"{ind}{m} = -math.inf", f"{ind}for {c} in range({n}):",
+              f"{ind}    {m} = max({m}, {sa})",
+              f"{ind}{m} = {m} if math.isfinite({m}) else 0.0",
+              f"{ind}{total} = 0.0", f"{ind}for {c} in range({n}):"]
+    if ctx.filled is not None:
+        p = ctx.filled(idx)
+        lines += [f"{ind}    {p} = math.exp({sa} - {m})", f"{ind}    {total} += {p}",
+                  f"{ind}for {c} in range({n}):", f"{ind}    {p} /= {total}"]
+    else:
+        lines.append(f"{ind}    {total} += math.exp({sa} - {m})")
+    lse = f"({m} + math.log({total}))"
+    if node.attrs["onehot"]:
+        wsum, dot = ctx.fresh("ysum"), ctx.fresh("ys")
+        ya = ctx.at(1, idx)
+        lines += [f"{ind}{wsum} = 0.0", f"{ind}{dot} = 0.0", f"{ind}for {c} in range({n}):",
+                  f"{ind}    {wsum} += {ya}", f"{ind}    {dot} += {ya} * {sa}",
+                  f"{ind}{acc} += {wsum} * {lse} - {dot}"]
+    else:
+        label = ctx.at(1, {d: ctx.index(d) for d in batch})
+        lines.append(f"{ind}{acc} += {lse} - {ctx.at(0, {**idx, C: label})}")
+    count = " * ".join(ctx.size(d) for d in batch) or "1"
+    return lines + [f"{ctx.out} = {acc} / ({count})"]
+
+
+def _ce_labels_vjp(g, y):
+    """Soft (float) labels: dL/dY_ic = -log_softmax(s)_ic / N. Integer labels have none."""
+    if not y.attrs["onehot"]:
+        raise MissingRuleError(f"cross_entropy: integer labels {y.inputs[1].display} "
+                               "have no gradient")
+    s, C, batch = y.inputs[0], y.attrs["classes"], y.attrs["batch"]
+    scale = g / count(batch) if batch else g
+    return -apply("log_softmax", s, axis=C) * scale
+
+
+register(OpDef("cross_entropy", "loss", _ce_infer, _ce_element, _np_ce, (_ce_vjp, _ce_labels_vjp),
+               local=_ce_local, label="cross-entropy",
+               code={"emit": _emit_ce, "fills": lambda node: ("softmax", {"axis": node.attrs["classes"]})}))
 
 
 def _onehot_infer(inputs, attrs):
@@ -111,7 +160,8 @@ register(OpDef(
     "onehot", "elementwise", _onehot_infer,
     lambda ctx, node, idx: F.onehot(ctx.arg(0, idx), idx[node.attrs["dim"]]),
     lambda node, sizes, y: (y[..., None] == np.arange(sizes[node.attrs["dim"]])).astype(float),
-    (None,), label="onehot"))
+    (None,), label="onehot",
+    code={"scalar": lambda node: "(1.0 if {0} == {index[%s]} else 0.0)" % node.attrs["dim"]}))
 
 
 # -- binary cross-entropy ---------------------------------------------------------------
@@ -154,7 +204,23 @@ register(OpDef(
     "bce_logits", "loss", _bce_infer("binary_cross_entropy"), _bce_logits_element, _np_bce_logits,
     (lambda g, y: (apply("sigmoid", y.inputs[0]) - y.inputs[1]) * _scale_all(g, y.inputs[0]),
      lambda g, y: -y.inputs[0] * _scale_all(g, y.inputs[0])),
-    label="BCE(logits)"))
+    label="BCE(logits)",
+    # A mean over all elements of a fused elementwise term: one loop, no buffers.
+    code={"reduce": "mean", "element": "(_sg_softplus({0}) - {1} * {0})",
+          "helpers": {"_sg_softplus": HELPERS["_sg_softplus"]}}))
+
+
+# Emitted forms of clog and its derivative (x <= 0 gives log = -inf / nan, then the floor).
+CLOG_HELPERS = {
+    "_sg_clog": (
+        "def _sg_clog(x):\n"
+        "    v = math.log(x) if x > 0.0 else (-math.inf if x == 0.0 else math.nan)\n"
+        "    return v if not v < %r else %r\n" % (LOG_FLOOR, LOG_FLOOR)),
+    "_sg_clog_grad": (
+        "def _sg_clog_grad(x):\n"
+        "    v = math.log(x) if x > 0.0 else (-math.inf if x == 0.0 else math.nan)\n"
+        "    return 1.0 / x if v > %r else 0.0\n" % LOG_FLOOR),
+}
 
 
 def _np_clog(x):
@@ -176,10 +242,10 @@ def _np_clog_grad(x):
 register(OpDef("clog", "elementwise", lambda inputs, attrs: (inputs[0].dims, FLOAT),
                lambda ctx, node, idx: sp.log(ctx.arg(0, idx)),
                lambda node, sizes, x: _np_clog(x), (_clog_vjp,), label="log",
-               code={"scalar": "_sg_clog({0})"}))
+               code=scalar_code("_sg_clog({0})", CLOG_HELPERS)))
 register(OpDef("clog_grad", "elementwise", lambda inputs, attrs: (inputs[0].dims, FLOAT),
                lambda ctx, node, idx: 1 / ctx.arg(0, idx),
                lambda node, sizes, x: _np_clog_grad(x), (None,), label="1/x",
-               code={"scalar": "_sg_clog_grad({0})"}))
+               code=scalar_code("_sg_clog_grad({0})", CLOG_HELPERS)))
 
 __all__ = ["LOG_FLOOR", "np_sigmoid"]

@@ -36,11 +36,18 @@ def _count(ctx, dims):
 
 
 def _max_element(ctx, node, idx):
-    expr = ctx.arg(0, idx)
-    for d in node.attrs["axes"]:
-        inner, _ = _bind_fresh(ctx, idx, (d,))
-        expr = F.maximum(ctx.arg(0, inner), inner[d], ctx.size(d))
+    inner, _ = _bind_fresh(ctx, idx, node.attrs["axes"])
+    expr = ctx.arg(0, inner)
+    for d in reversed(node.attrs["axes"]):
+        expr = F.maximum(expr, inner[d], ctx.size(d))
     return expr
+
+
+def _max_local(ctx, node, k, idx_out, idx_in):
+    """d max_j x_ij / d x_ij' = [x_ij' = m_i]: the gradient goes to the maximal entries."""
+    kept = [d for d in node.inputs[0].dims if d not in node.attrs["axes"]]
+    hit = F.onehot(ctx.ref(node.inputs[0], idx_in), ctx.ref(node, idx_out))
+    return hit * sp.Mul(*[sp.KroneckerDelta(idx_out[d], idx_in[d]) for d in kept])
 
 
 def expand(g, dims):
@@ -58,14 +65,18 @@ def _np_reduce(fn):
 
 
 register(OpDef("sum", "reduction", reduction_infer("sum"), _sum_element, _np_reduce(np.sum),
-               (lambda g, y: expand(g, y.inputs[0].dims),), label="Σ"))
+               (lambda g, y: expand(g, y.inputs[0].dims),), label="Σ",
+               code={"reduce": "sum"}))
 register(OpDef("mean", "reduction", reduction_infer("mean"),
                lambda ctx, node, idx: _sum_element(ctx, node, idx) / _count(ctx, node.attrs["axes"]),
                _np_reduce(np.mean),
-               (lambda g, y: expand(g / count(y.attrs["axes"]), y.inputs[0].dims),), label="mean"))
+               (lambda g, y: expand(g / count(y.attrs["axes"]), y.inputs[0].dims),), label="mean",
+               code={"reduce": "mean"}))
 register(OpDef("max", "reduction", reduction_infer("max"), _max_element, _np_reduce(np.max),
                (lambda g, y: expand(g, y.inputs[0].dims)
-                * apply("equal", y.inputs[0], expand(y, y.inputs[0].dims)),), label="max"))
+                * apply("equal", y.inputs[0], expand(y, y.inputs[0].dims)),), label="max",
+               local=_max_local,
+               code={"reduce": "max"}))
 
 
 def _expand_infer(inputs, attrs):
@@ -89,11 +100,14 @@ def _expand_vjp(g, y):
 
 
 register(OpDef("expand", "reduction", _expand_infer, lambda ctx, node, idx: ctx.arg(0, idx),
-               _np_expand, (_expand_vjp,), label="expand"))
+               _np_expand, (_expand_vjp,), label="expand",
+               code={"scalar": "{0}"}))  # indexing by dim name does the broadcast
 register(OpDef("count", "leaf", lambda inputs, attrs: ((), FLOAT),
                lambda ctx, node, idx: _count(ctx, node.attrs["dims"]),
                lambda node, sizes: float(math.prod(sizes[d] for d in node.attrs["dims"])),
-               (), label="count"))
+               (), label="count",
+               code={"value": lambda node, size: " * ".join(size(d) for d in node.attrs["dims"])
+                     or "1"}))
 
 
 # -- normalisations along one axis ---------------------------------------------------
@@ -150,6 +164,39 @@ def _lse_infer(inputs, attrs):
     return tuple(d for d in x.dims if d != attrs["axis"]), FLOAT
 
 
+def _emit_normalise(kind):
+    """Code for softmax / log_softmax / logsumexp along one axis: max, sum of exp, write.
+
+    Subtracting the row max keeps exp from overflowing (as np_logsumexp does).
+    """
+    def emit(node, ctx):
+        x, a = node.inputs[0], node.attrs["axis"]
+        lines, ind = ctx.loops([d for d in x.dims if d != a])
+        c, n = ctx.index(a), ctx.size(a)
+        m, total = ctx.fresh("m"), ctx.fresh("total")
+        idx = {d: ctx.index(d) for d in x.dims}
+        xa = ctx.at(0, idx)
+        lines += [f"{ind}{m} = -math.inf",
+                  f"{ind}for {c} in range({n}):",
+                  f"{ind}    {m} = max({m}, {xa})"]
+        if kind != "softmax":
+            lines.append(f"{ind}{m} = {m} if math.isfinite({m}) else 0.0")
+        lines += [f"{ind}{total} = 0.0", f"{ind}for {c} in range({n}):"]
+        if kind == "softmax":
+            out = ctx.out_at(idx)
+            lines += [f"{ind}    {out} = math.exp({xa} - {m})", f"{ind}    {total} += {out}",
+                      f"{ind}for {c} in range({n}):", f"{ind}    {out} /= {total}"]
+            return lines
+        lines.append(f"{ind}    {total} += math.exp({xa} - {m})")
+        lse = f"{m} + math.log({total})"
+        if kind == "logsumexp":
+            return lines + [f"{ind}{ctx.out_at(idx)} = {lse}"]
+        lines += [f"{ind}{total} = {lse}", f"{ind}for {c} in range({n}):",
+                  f"{ind}    {ctx.out_at(idx)} = {xa} - {total}"]
+        return lines
+    return emit
+
+
 def _sum_along(g, a):
     return apply("sum", g, axes=(a,))
 
@@ -159,18 +206,19 @@ register(OpDef(
     lambda ctx, node, idx: sp.exp(ctx.arg(0, idx) - _lse_element(ctx, node, idx)),
     lambda node, sizes, x: np_softmax(x, _axis(node)),
     (lambda g, y: y * (g - expand(_sum_along(g * y, y.attrs["axis"]), y.dims)),),
-    local=_softmax_local, label="softmax"))
+    local=_softmax_local, label="softmax", code={"emit": _emit_normalise("softmax")}))
 register(OpDef(
     "log_softmax", "reduction", keep_dims_infer("log_softmax"),
     lambda ctx, node, idx: ctx.arg(0, idx) - _lse_element(ctx, node, idx),
     lambda node, sizes, x: x - np_logsumexp(x, _axis(node), keepdims=True),
     (lambda g, y: g - apply("exp", y) * expand(_sum_along(g, y.attrs["axis"]), y.dims),),
-    local=_log_softmax_local, label="log softmax"))
+    local=_log_softmax_local, label="log softmax",
+    code={"emit": _emit_normalise("log_softmax")}))
 register(OpDef(
     "logsumexp", "reduction", _lse_infer, _lse_element,
     lambda node, sizes, x: np_logsumexp(x, _axis(node)),
     (lambda g, y: expand(g, y.inputs[0].dims)
      * apply("exp", y.inputs[0] - expand(y, y.inputs[0].dims)),),
-    local=_lse_local, label="logsumexp"))
+    local=_lse_local, label="logsumexp", code={"emit": _emit_normalise("logsumexp")}))
 
 __all__ = ["count", "expand", "np_logsumexp", "np_softmax", "require_float"]
