@@ -3,6 +3,8 @@
 Like PyTensor's ``verify_grad``, it compares along random directions (plus every
 coordinate for small params) and reports the worst relative error per param.
 """
+import math
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,6 +33,13 @@ class GradCheck:
 
 def check_grad(loss, params, data, eps=1e-6, tolerance=1e-6, directions=3, seed=0):
     """Relative error of dL/dparam per param; ``data`` holds params' and inputs' values."""
+    for name, value in (("eps", eps), ("tolerance", tolerance)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) \
+                or not (math.isfinite(value) and value > 0):
+            raise ValueError(f"check_grad: {name} must be a finite number > 0, got {value!r}")
+    if isinstance(directions, bool) or not isinstance(directions, numbers.Integral) \
+            or directions < 0:
+        raise ValueError(f"check_grad: directions must be an int >= 0, got {directions!r}")
     params = check_params(loss, params)
     grads, _ = backward(loss, params)
     arrays, sizes = bind([loss], data)

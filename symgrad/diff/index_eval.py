@@ -27,8 +27,11 @@ _FUNCS = {
 def eval_index_expr(expr, arrays, sizes, env=None):
     """Value of ``expr`` given arrays by name, dim sizes by size-symbol name, and ``env``
     (index symbol -> int) for free indices."""
+    if isinstance(expr, str):
+        raise TypeError("eval_index_expr takes a SymPy expression (e.g. der.gradient), not a "
+                        "string: symgrad never parses text as code")
     env = dict(env or {})
-    return _ev(sp.sympify(expr), arrays, sizes, env)
+    return _ev(sp.sympify(expr, strict=True), arrays, sizes, env)
 
 
 def _ev(e, arrays, sizes, env):

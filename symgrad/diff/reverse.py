@@ -6,7 +6,7 @@ Every rule adds a bounded number of nodes, so the backward graph is linear in th
 size of the forward graph.
 """
 from symgrad.errors import DeclarationError, DimError
-from symgrad.graph.node import Node, const
+from symgrad.graph.node import INT, Node, const
 from symgrad.graph.registry import vjp_rule
 from symgrad.graph.traverse import topo_order
 
@@ -20,6 +20,7 @@ def check_loss(loss):
 
 
 def check_params(loss, params):
+    check_loss(loss)
     if isinstance(params, Node):
         params = [params]
     params = list(params)
@@ -30,6 +31,9 @@ def check_params(loss, params):
                                    f"params or tensors, got {p!r}")
         if p not in graph:
             raise DeclarationError(f"{p.display} does not appear in the loss {loss.display}")
+        if p.dtype == INT:
+            raise DeclarationError(f"{p.display} is an integer tensor (labels); it has no "
+                                   "gradient")
     return params
 
 

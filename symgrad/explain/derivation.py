@@ -5,11 +5,13 @@ The gradients shown are computed by the same reverse sweep that yields them
 """
 import numpy as np
 
+import sympy as sp
+
 from symgrad.diff.index_eval import eval_index_expr
 
 from symgrad.diff.reverse import backward, check_params
 from symgrad.diff.sweep import sweep as run_sweep
-from symgrad.explain.rules import ALPHA, UpdateRule, definitions
+from symgrad.explain.rules import ALPHA, Definitions, UpdateRule, UpdateRules
 from symgrad.explain.steps import chain_steps, declare_steps, model_steps
 from symgrad.graph.bind import bind
 from symgrad.graph.evaluate import run_graph
@@ -29,6 +31,8 @@ class Derivation:
         self.forward = topo_order(loss)
         self._steps = None
         self._grad_nodes = None
+        self._definitions = None
+        self._ranks = None
 
     # -- results ------------------------------------------------------------------
     @property
@@ -67,6 +71,11 @@ class Derivation:
     @property
     def ranks(self):
         """Display order of factors: nearest the loss first, params then data last."""
+        if self._ranks is None:
+            self._ranks = self._compute_ranks()
+        return self._ranks
+
+    def _compute_ranks(self):
         n = len(self.forward)
         ranks = {}
         for pos, node in enumerate(self.forward):
@@ -90,16 +99,27 @@ class Derivation:
         raise KeyError(f"{param!r} is not one of the derived params "
                        f"({', '.join(p.name for p in self.params)})")
 
+    @property
+    def definitions(self):
+        """The shared "where" definitions of every symbol the gradients use."""
+        if self._definitions is None:
+            s = self._sweep
+            self._definitions = Definitions(self.notation, [s.closed[p] for p in self.params],
+                                            self.forward + s.aux, s.kept, s.closed)
+        return self._definitions
+
     def update_rule(self, param=None, lr=ALPHA):
-        """``p <- p - lr dL/dp`` in the lecture's terms; several params give a list."""
+        """``p <- p - lr dL/dp`` in the lecture's terms; several params give
+        :class:`UpdateRules` (a list sharing one where-block)."""
         if param is None and len(self.params) > 1:
-            return [self.update_rule(p, lr) for p in self.params]
+            rules = [self.update_rule(p, lr) for p in self.params]
+            where = self.definitions.needed_by(sp.Add(*[r.gradient for r in rules]))
+            return UpdateRules(rules, where, self.ranks)
         p = self._param(param)
-        idx = self.notation.canonical(p)
         grad = self._sweep.closed[p]
-        where = definitions(self.notation, [grad], self.forward + self._sweep.aux,
-                            self._sweep.kept, self._sweep.closed)
-        return UpdateRule(p, self.notation.symbol(p, idx), grad, where, self.ranks, lr)
+        where = self.definitions.needed_by(grad)
+        return UpdateRule(p, self.notation.symbol(p, self.notation.canonical(p)), grad, where,
+                          self.ranks, lr)
 
     # -- numbers -------------------------------------------------------------------
     def symbol_values(self, data):
@@ -116,6 +136,9 @@ class Derivation:
     def evaluate_formula(self, expr, data, free=None):
         """Evaluate a printed formula (e.g. ``gradient``) at ``data``; ``free`` names the
         node whose dims give the free indices (default: the single param)."""
+        if isinstance(expr, str):
+            raise TypeError("evaluate_formula takes a SymPy expression (e.g. der.gradient), "
+                            "not a string: symgrad never parses text as code")
         arrays, sizes = self.symbol_values(data)
         node = self._param(free) if not hasattr(free, "dims") else free
         idx = self.notation.canonical(node)
@@ -140,13 +163,8 @@ class Derivation:
             if v is self.loss or v.op == "transpose" or v not in self._sweep.steps:
                 continue
             out += chain_steps(self.notation, self._sweep, v, ranks)
-        for rule in self._rules():
-            out.append(_rule_step(rule))
+        out.append(_rule_step(self.update_rule()))
         return out
-
-    def _rules(self):
-        rules = self.update_rule() if len(self.params) > 1 else [self.update_rule()]
-        return rules
 
     # -- rendering -------------------------------------------------------------------
     def to_text(self):
@@ -168,7 +186,7 @@ class Derivation:
 
 def _rule_step(rule):
     from symgrad.explain.steps import Step
-    return Step("update", rule.param, str(rule), rule.to_latex())
+    return Step("update", getattr(rule, "param", None), str(rule), rule.to_latex())
 
 
 _TITLES = {"declare": "Declared", "model": "Model", "loss": "Loss",

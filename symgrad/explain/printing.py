@@ -21,11 +21,18 @@ _GREEK = {"alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", 
 _LATEX_SPECIAL = re.compile(r"([\\{}$&#^_%~])")
 
 
+_TEXT_ESCAPES = {"\\": r"\textbackslash{}", "^": r"\textasciicircum{}", "~": r"\textasciitilde{}"}
+
+
+def latex_text(text):
+    """``text`` safe inside ``\\text{...}``: LaTeX's special characters escaped."""
+    return _LATEX_SPECIAL.sub(lambda m: _TEXT_ESCAPES.get(m.group(1), "\\" + m.group(1)), text)
+
+
 def latex_name(name):
     """LaTeX for a display name: Greek letters, ``bar_`` adjoints, layer superscripts."""
-    if name.startswith("bar_"):
-        return r"\bar{%s}" % latex_name(name[4:])
-    stem, layer = split_name(name)
+    bar = name.startswith("bar_")
+    stem, layer = split_name(name[4:] if bar else name)
     if stem in _GREEK:
         body = "\\" + stem
     elif len(stem) == 1 and stem.isalpha():
@@ -36,6 +43,8 @@ def latex_name(name):
                                      else r"\textasciitilde{}" if m.group(1) == "~"
                                      else r"\textbackslash{}", stem)
         body = r"\mathrm{%s}" % escaped
+    if bar:
+        body = r"\bar{%s}" % body
     return body + (r"^{(%s)}" % layer if layer else "")
 
 
@@ -69,7 +78,8 @@ class _Ordered:
 
     def _as_ordered_terms(self, expr, order=None):
         # Positive terms first: "t_i - sigma_i", as written by hand, not "-sigma_i + t_i".
-        terms = super()._as_ordered_terms(expr, order=order)
+        # SymPy's own term ordering costs a sort_key per term; the stored order is canonical.
+        terms = list(expr.args) if isinstance(expr, sp.Add) else [expr]
         return sorted(terms, key=lambda t: bool(t.could_extract_minus_sign()))
 
     def ordered_factors(self, expr):

@@ -1,4 +1,11 @@
-"""Update rules and their "where" definitions, in the lecture's own terms."""
+"""Update rules and their "where" definitions, in the lecture's own terms.
+
+Definitions are computed once for all params of a derivation and shared: each
+symbol a formula uses (a node such as ``sigma_i``, or an adjoint kept by name
+such as ``bar_h_ik``) is defined once; nodes no formula refers to are written out
+inside the definitions that use them (``sigma_i = sigma(sum_j w_j x_ij)`` rather
+than ``sigma_i = sigma(z_i)``), unless the user named them.
+"""
 import sympy as sp
 
 from symgrad.diff.symbolic import ElementContext
@@ -7,76 +14,81 @@ from symgrad.explain.printing import to_latex, to_text
 ALPHA = sp.Symbol("alpha", positive=True)
 
 
-def referenced_nodes(notation, exprs, candidates):
-    """The candidate nodes whose symbols (or adjoint symbols) occur in ``exprs``."""
-    names = set()
-    for e in exprs:
-        for atom in sp.sympify(e).atoms(sp.IndexedBase, sp.Symbol):
-            names.add(str(atom.label) if isinstance(atom, sp.IndexedBase) else atom.name)
-    return [n for n in candidates if notation.names.get(n) in names
-            or f"bar_{notation.names.get(n)}" in names]
-
-
-def definitions(notation, roots, forward, kept, closed):
-    """(lhs, rhs) pairs defining every symbol ``roots`` use: kept adjoints, then nodes.
-
-    Nodes that no formula refers to are written out inside the definitions that
-    use them, so ``sigma_i = sigma(sum_j X_ij w_j)`` rather than ``sigma_i = sigma(z_i)``.
-    """
-    exprs = list(roots)
-    adj = []
-    frontier = referenced_nodes(notation, exprs, [k for k in kept])
-    while frontier:
-        node = frontier.pop(0)
-        if node in adj or f"bar_{notation.names[node]}" not in _names(exprs):
-            continue
-        adj.append(node)
-        exprs.append(closed[node])
-        frontier.extend(referenced_nodes(notation, [closed[node]], kept))
-    candidates = [n for n in forward if not n.is_leaf and n.op != "transpose"]
-    # Nodes the user named are always shown by name, never written out.
-    named = [n for n in candidates if n.name is not None]
-    shown = _closure(notation, exprs + [notation.symbol(n, notation.canonical(n)) for n in named
-                                        if _depends(n, exprs, notation)], candidates)
-    inline = frozenset(n for n in candidates if n not in shown)
-    pairs = [(notation.adjoint(n, notation.canonical(n)), closed[n]) for n in adj]
-    for node in [n for n in candidates if n in shown]:
-        ctx = ElementContext(notation, inline=inline)
-        idx = notation.canonical(node)
-        pairs.append((notation.symbol(node, idx), ctx.element(node, idx)))
-    return pairs
-
-
-def _depends(node, exprs, notation):
-    """True if some symbol in ``exprs`` is computed from ``node``."""
-    from symgrad.graph.traverse import topo_order
-    names = _names(exprs)
-    return any(notation.names.get(n) in names for n in notation.names
-               if n is not node and node in topo_order(n))
-
-
-def _names(exprs):
+def names_in(expr):
+    """Names of the IndexedBases and non-index Symbols in ``expr``."""
     out = set()
-    for e in exprs:
-        for atom in sp.sympify(e).atoms(sp.IndexedBase, sp.Symbol):
-            out.add(str(atom.label) if isinstance(atom, sp.IndexedBase) else atom.name)
+    for atom in sp.sympify(expr).atoms(sp.IndexedBase, sp.Symbol):
+        if isinstance(atom, sp.IndexedBase):
+            out.add(str(atom.label))
+        elif not atom.is_integer:
+            out.add(atom.name)
     return out
 
 
-def _closure(notation, exprs, candidates):
-    """Forward nodes referenced by ``exprs`` or by the definitions of referenced nodes."""
-    shown = set(referenced_nodes(notation, exprs, candidates))
-    todo = list(shown)
-    while todo:
-        node = todo.pop()
-        inline = frozenset(n for n in candidates if n not in shown and n is not node)
-        ctx = ElementContext(notation, inline=inline)
-        expr = ctx.element(node, notation.canonical(node))
-        for ref in referenced_nodes(notation, [expr], candidates):
-            if ref not in shown:
-                shown.add(ref)
-                todo.append(ref)
-    return shown
+class Definitions:
+    """All "where" definitions of one derivation, keyed by the symbol they define."""
+
+    def __init__(self, notation, roots, forward, kept, closed):
+        self.notation = notation
+        self.order = []          # names, in the order they are printed
+        self.table = {}          # name -> (lhs, rhs, names used by rhs)
+        by_name = {notation.names[n]: n for n in forward if n in notation.names}
+        wanted = set().union(*[names_in(r) for r in roots]) if roots else set()
+        self._add_adjoints(wanted, kept, closed)
+        candidates = [n for n in forward if not n.is_leaf and n.op != "transpose"]
+        wanted |= set().union(*[u for _, _, u in self.table.values()]) if self.table else set()
+        shown = {n for n in candidates if notation.names.get(n) in wanted}
+        shown |= _named_ancestors(shown, candidates)
+        inline = frozenset(n for n in candidates if n not in shown)
+        for node in candidates:
+            if node in shown:
+                idx = notation.canonical(node)
+                rhs = ElementContext(notation, inline=inline).element(node, idx)
+                self._put(notation.names[node], notation.symbol(node, idx), rhs)
+        del by_name
+
+    def _add_adjoints(self, wanted, kept, closed):
+        todo = [k for k in kept if "bar_" + self.notation.names[k] in wanted]
+        seen = set()
+        while todo:
+            node = todo.pop(0)
+            if node in seen:
+                continue
+            seen.add(node)
+            rhs = closed[node]
+            self._put("bar_" + self.notation.names[node],
+                      self.notation.adjoint(node, self.notation.canonical(node)), rhs)
+            todo += [k for k in kept if "bar_" + self.notation.names[k] in names_in(rhs)]
+
+    def _put(self, name, lhs, rhs):
+        self.table[name] = (lhs, rhs, names_in(rhs))
+        self.order.append(name)
+
+    def needed_by(self, expr):
+        """The (lhs, rhs) pairs ``expr`` needs, following references, in print order."""
+        need, todo = set(), list(names_in(expr))
+        while todo:
+            name = todo.pop()
+            if name in self.table and name not in need:
+                need.add(name)
+                todo += list(self.table[name][2])
+        return [self.table[n][:2] for n in self.order if n in need]
+
+
+def _named_ancestors(shown, candidates):
+    """User-named nodes upstream of shown ones: always shown by their name."""
+    allowed = set(candidates)
+    out, stack, seen = set(), list(shown), set()
+    while stack:
+        node = stack.pop()
+        for x in node.inputs:
+            if x in seen or x not in allowed:
+                continue
+            seen.add(x)
+            if x.name is not None:
+                out.add(x)
+            stack.append(x)
+    return out
 
 
 class UpdateRule:
@@ -92,27 +104,55 @@ class UpdateRule:
         self.where = where
         self._ranks = ranks
 
-    def _rhs(self, printer):
+    def rhs_text(self, printer):
         step = self.step
         if step.could_extract_minus_sign():
             return f"{printer(self.lhs, self._ranks)} - {printer(-step, self._ranks)}"
         return f"{printer(self.lhs, self._ranks)} + {printer(step, self._ranks)}"
 
+    def line(self):
+        return f"{to_text(self.lhs, self._ranks)} <- {self.rhs_text(to_text)}"
+
+    def latex_line(self):
+        return r"%s &\leftarrow %s" % (to_latex(self.lhs, self._ranks), self.rhs_text(to_latex))
+
     def __str__(self):
-        lines = [f"{to_text(self.lhs, self._ranks)} <- {self._rhs(to_text)}"]
-        for k, (lhs, rhs) in enumerate(self.where):
-            lead = "  where " if k == 0 else "        "
-            lines.append(f"{lead}{to_text(lhs, self._ranks)} = {to_text(rhs, self._ranks)}")
-        return "\n".join(lines)
+        return "\n".join([self.line()] + where_text(self.where, self._ranks))
 
     __repr__ = __str__
 
     def to_latex(self):
-        rows = [r"%s &\leftarrow %s" % (to_latex(self.lhs, self._ranks), self._rhs(to_latex))]
-        for k, (lhs, rhs) in enumerate(self.where):
-            word = r"\text{where } " if k == 0 else ""
-            rows.append(r"%s%s &= %s" % (word, to_latex(lhs, self._ranks), to_latex(rhs, self._ranks)))
+        rows = [self.latex_line()] + where_latex(self.where, self._ranks)
         return "\\begin{aligned}\n" + " \\\\\n".join(rows) + "\n\\end{aligned}"
 
     def _repr_latex_(self):
         return "$$" + self.to_latex() + "$$"
+
+
+class UpdateRules(list):
+    """The rules of several params, sharing one block of where-definitions."""
+
+    def __init__(self, rules, where, ranks):
+        super().__init__(rules)
+        self.where = where
+        self._ranks = ranks
+
+    def __str__(self):
+        return "\n".join([r.line() for r in self] + where_text(self.where, self._ranks))
+
+    def to_latex(self):
+        rows = [r.latex_line() for r in self] + where_latex(self.where, self._ranks)
+        return "\\begin{aligned}\n" + " \\\\\n".join(rows) + "\n\\end{aligned}"
+
+    def _repr_latex_(self):
+        return "$$" + self.to_latex() + "$$"
+
+
+def where_text(pairs, ranks):
+    return [("  where " if k == 0 else "        ") + f"{to_text(l, ranks)} = {to_text(r, ranks)}"
+            for k, (l, r) in enumerate(pairs)]
+
+
+def where_latex(pairs, ranks):
+    return [(r"\text{where } " if k == 0 else "") + f"{to_latex(l, ranks)} &= {to_latex(r, ranks)}"
+            for k, (l, r) in enumerate(pairs)]

@@ -5,7 +5,10 @@ from dataclasses import dataclass
 import sympy as sp
 
 from symgrad.diff.symbolic import ElementContext
-from symgrad.explain.printing import to_latex, to_text
+from symgrad.explain.printing import latex_text, to_latex, to_text
+
+
+FULL_LOSS_MAX_NODES = 12
 
 
 @dataclass
@@ -34,7 +37,7 @@ def declare_steps(loss):
             kind = "data" if node.op == "input" else "parameter"
             dims = " x ".join(node.dims) if node.dims else "scalar"
             text = f"{kind} {node.name}: {dims}{' (integer)' if node.dtype == 'int' else ''}"
-            out.append(Step("declare", node, text, r"\text{%s}" % text.replace("_", r"\_")))
+            out.append(Step("declare", node, text, r"\text{%s}" % latex_text(text)))
     return out
 
 
@@ -48,8 +51,11 @@ def model_steps(notation, forward, loss, ranks):
         rhs = ElementContext(notation).element(node, idx)
         out.append(Step("model", node, *_eq(notation.symbol(node, idx), rhs, ranks=ranks)))
     inline = frozenset(n for n in forward if not n.is_leaf and n is not loss)
-    full = ElementContext(notation, inline=inline).element(loss, {})
-    out.append(Step("loss", loss, *_eq(notation.symbol(loss, {}), full, ranks=ranks)))
+    if len(inline) <= FULL_LOSS_MAX_NODES:
+        # Written out in full only while it fits on a line or two; a deep network's
+        # loss is read from the model definitions above.
+        full = ElementContext(notation, inline=inline).element(loss, {})
+        out.append(Step("loss", loss, *_eq(notation.symbol(loss, {}), full, ranks=ranks)))
     return out
 
 

@@ -4,9 +4,11 @@ Every check names the tensor and the dim at fault. Arrays are never modified:
 non-contiguous or read-only inputs are accepted (and copied only where a
 backend needs contiguous memory), integer labels are checked for range.
 """
+from collections.abc import Mapping
+
 import numpy as np
 
-from symgrad.errors import DataError, DimError
+from symgrad.errors import DataError, DeclarationError, DimError
 from symgrad.graph.node import INT
 from symgrad.graph.traverse import topo_order
 
@@ -39,8 +41,8 @@ def as_array(node, value, float_dtype):
         raise DataError(f"{kind} {node.name!r} must be numeric, got dtype {arr.dtype}")
     arr = arr.astype(float_dtype, copy=False)
     if arr.size and not np.all(np.isfinite(arr)):
-        bad = np.argwhere(~np.isfinite(arr))[0]
-        raise DataError(f"{kind} {node.name!r} contains NaN or inf (first at index {tuple(bad)})")
+        bad = tuple(int(i) for i in np.argwhere(~np.isfinite(arr))[0])
+        raise DataError(f"{kind} {node.name!r} contains NaN or inf (first at index {bad})")
     return arr
 
 
@@ -50,8 +52,11 @@ def bind(outputs, values, float_dtype=np.float64, what="data", strict=True):
     Returns ``(arrays, sizes)``: node -> ndarray for every input and param, and
     dim name -> size. ``strict`` rejects names the graph does not use (typos).
     """
+    if not isinstance(values, Mapping):
+        raise TypeError(f"{what} must be a dict of name -> array, got {type(values).__name__}")
     order = topo_order(outputs)
     leaves = [n for n in order if n.op in ("input", "param")]
+    _check_unique_names(leaves)
     if strict:
         _check_keys(values, leaves, what)
     arrays, sizes, first_seen = {}, {}, {}
@@ -74,6 +79,17 @@ def bind(outputs, values, float_dtype=np.float64, what="data", strict=True):
     _check_nonempty(leaves, sizes)
     _check_labels(order, arrays, sizes)
     return arrays, sizes
+
+
+def _check_unique_names(leaves):
+    """Data is passed by name, so two different leaves may not share one."""
+    seen = {}
+    for node in leaves:
+        other = seen.setdefault(node.name, node)
+        if other is not node:
+            raise DeclarationError(
+                f"two different leaves are named {node.name!r} ({other!r} and {node!r}); "
+                "data is passed by name, so give each tensor and param its own name")
 
 
 def _check_nonempty(leaves, sizes):

@@ -5,8 +5,9 @@ can serve as the oracle compiled code is tested against.
 """
 import numpy as np
 
-from symgrad.errors import DimError
+from symgrad.errors import DeclarationError, DimError
 from symgrad.graph.bind import bind
+from symgrad.graph.node import Node
 from symgrad.graph.registry import get_op
 from symgrad.graph.traverse import topo_order
 
@@ -39,6 +40,9 @@ def evaluate(outputs, values, float_dtype=np.float64, context=None):
     """
     single = not isinstance(outputs, (list, tuple))
     outs = [outputs] if single else list(outputs)
+    for o in outs:
+        if not isinstance(o, Node):
+            raise DeclarationError(f"evaluate takes symgrad nodes, got {type(o).__name__}: {o!r}")
     extra = [] if context is None else [context] if not isinstance(context, (list, tuple)) \
         else list(context)
     arrays, sizes = bind(outs + extra, values, float_dtype, strict=False)
