@@ -18,10 +18,31 @@ from symgrad.explain.backprop import backprop
 
 __version__ = "0.1.0"
 
+# The numeric stages load Numba, which takes a moment: they are imported on first
+# use, so deriving and printing rules stays instant (PEP 562 module __getattr__).
+_LAZY = {
+    "compile": "symgrad.codegen", "CompiledModel": "symgrad.codegen",
+    "fit": "symgrad.train", "History": "symgrad.train", "EarlyStopping": "symgrad.train",
+    "Constant": "symgrad.train", "StepDecay": "symgrad.train",
+    "ExponentialDecay": "symgrad.train", "InverseTimeDecay": "symgrad.train",
+    "CosineDecay": "symgrad.train", "nn": None, "estimators": None,
+}
+
+
+def __getattr__(name):
+    import importlib
+    if name not in _LAZY:
+        raise AttributeError(f"module 'symgrad' has no attribute {name!r}")
+    module = _LAZY[name]
+    value = importlib.import_module(f"symgrad.{name}") if module is None \
+        else getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 __all__ = [
     "DataError", "DeclarationError", "DimError", "DivergenceError", "MissingRuleError",
     "SymgradError", "Node", "param", "tensor", "evaluate", "abs", "binary_cross_entropy",
     "cross_entropy", "exp", "hinge", "l1", "l2", "log", "log_softmax", "logsumexp", "max", "mean",
     "mse", "relu", "sigmoid", "softmax", "softplus", "sqrt", "sse", "sum", "tanh", "check_grad",
-    "gradients", "grad", "scalars", "Derivation", "derive", "backprop",
+    "gradients", "grad", "scalars", "Derivation", "derive", "backprop", *_LAZY,
 ]
