@@ -14,7 +14,6 @@ from symgrad.graph.traverse import topo_order
 
 def run_graph(outputs, arrays, sizes, float_dtype=np.float64):
     """Evaluate ``outputs`` given leaf arrays (node -> ndarray) and dim sizes."""
-    _check_sizes(outputs, sizes)
     values = {}
     for node in topo_order(outputs):
         if node in arrays:
@@ -25,7 +24,12 @@ def run_graph(outputs, arrays, sizes, float_dtype=np.float64):
             raise KeyError(f"no value bound for {node.display}")
         else:
             args = [values[x] for x in node.inputs]
-            values[node] = np.asarray(get_op(node.op).numpy(node, sizes, *args), dtype=float_dtype)
+            try:
+                out = get_op(node.op).numpy(node, sizes, *args)
+            except KeyError as err:
+                _check_sizes(node, sizes)
+                raise err
+            values[node] = np.asarray(out, dtype=float_dtype)
     return values
 
 
@@ -51,9 +55,9 @@ def evaluate(outputs, values, float_dtype=np.float64, context=None):
     return got[0] if single else got
 
 
-def _check_sizes(outputs, sizes):
-    for node in topo_order(outputs):
-        for d in node.dims + tuple(node.attrs.get("dims", ())):
-            if d not in sizes:
-                raise DimError(f"the size of dim {d!r} (used by {node.display}) is not known "
-                               "from the data of these outputs; pass context=<the loss>")
+def _check_sizes(node, sizes):
+    """Turn a missing dim size into an error that names the dim and the node."""
+    for d in node.dims + tuple(node.attrs.get("dims", ())):
+        if d not in sizes:
+            raise DimError(f"the size of dim {d!r} (used by {node.display}) is not known "
+                           "from the data of these outputs; pass context=<the loss>")

@@ -1,23 +1,23 @@
 """Checking everything ``fit`` is given, before any work: each error names the argument at fault."""
 import numbers
+import warnings
 
 import numpy as np
 
-from symgrad.errors import DataError, DeclarationError, DimError
+from symgrad.errors import DataError, DeclarationError, DimError, MissingRuleError
 from symgrad.graph.bind import bind
 from symgrad.graph.node import Node
 from symgrad.graph.traverse import leaves
 
 
-def resolve_model(fn, dtype=np.float64):
-    """``(model, loss node, param nodes, head hint)`` for a compiled model, a loss node
-    or a ``symgrad.nn`` Model. Loss nodes are compiled when ``symgrad.codegen`` exists."""
-    hint = None
-    if hasattr(fn, "loss") and isinstance(getattr(fn, "loss", None), Node):  # an nn.Model
-        hint = fn
-        fn = fn.loss
+def resolve_model(fn):
+    """``(model or None, loss node, param nodes)`` for a compiled model, a NumpyModel, a
+    loss node or a ``symgrad.nn`` Model. None means "compile the loss node" (done by the
+    caller after every check has passed, so bad arguments fail fast)."""
+    if isinstance(getattr(fn, "loss", None), Node):  # a symgrad.nn Model
+        return None, fn.loss, list(fn.params)
     if isinstance(fn, Node):
-        return compile_loss(fn, None, dtype), fn, leaves(fn, "param"), hint
+        return None, fn, leaves(fn, "param")
     if not callable(getattr(fn, "run_epochs", None)):
         raise TypeError(f"fit needs a compiled model, a NumpyModel, a loss node or an nn model; "
                         f"got {type(fn).__name__}")
@@ -28,20 +28,32 @@ def resolve_model(fn, dtype=np.float64):
     params = getattr(fn, "param_nodes", None) or getattr(fn, "params", None)
     if not (isinstance(params, (list, tuple)) and all(isinstance(p, Node) for p in params)):
         params = leaves(loss, "param")
-    return fn, loss, list(params), hint
+    return fn, loss, list(params)
 
 
-def compile_loss(loss, params=None, dtype=np.float64):
-    """The compiled model of ``loss`` if the compiler is available, else the NumPy reference."""
+def compile_loss(loss, params=None, dtype=np.float64, outputs=None):
+    """The compiled model of ``loss`` if the compiler is available, else the NumPy reference.
+
+    ``outputs`` (nodes such as the logits) are compiled into the same module, so reading
+    them for metrics or predictions needs no second compilation.
+
+    An op the compiler has no code for falls back to the reference with a warning, so
+    training still works (slowly) for any graph the NumPy evaluator can run.
+    """
+    from symgrad.train.reference import NumpyModel
+    params = leaves(loss, "param") if params is None else list(params)
     try:
         from symgrad.codegen import compile as sg_compile
     except ImportError:
-        sg_compile = None
-    if sg_compile is not None:
-        return sg_compile(loss, params=params if params is not None else leaves(loss, "param"),
-                          dtype=dtype)
-    from symgrad.train.reference import NumpyModel
-    return NumpyModel(loss, params, dtype)
+        return NumpyModel(loss, params, dtype)
+    try:
+        if outputs:
+            return sg_compile(loss, params=params, dtype=dtype, outputs=list(outputs))
+        return sg_compile(loss, params=params, dtype=dtype)
+    except MissingRuleError as err:
+        warnings.warn(f"symgrad.codegen cannot compile this loss ({err}); training with the "
+                      "NumPy reference evaluator instead", RuntimeWarning, stacklevel=3)
+        return NumpyModel(loss, params, dtype)
 
 
 def check_int(value, name, low=1, high=None):

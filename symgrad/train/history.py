@@ -94,7 +94,8 @@ class History:
     def summary(self):
         status = {"completed": "completed", "early_stopping": f"early stop at epoch "
                   f"{self.stopped_epoch} (best epoch {self.best_epoch})",
-                  "diverged": f"DIVERGED at epoch {self.stopped_epoch}"}[self.stop_reason]
+                  "diverged": f"DIVERGED at epoch {self.stopped_epoch}",
+                  "interrupted": f"interrupted in epoch {self.stopped_epoch}"}[self.stop_reason]
         return f"History: {len(self)} epochs in {self.time:.3g} s, {status}"
 
     def _rows_shown(self, limit=12):

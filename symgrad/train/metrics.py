@@ -41,7 +41,7 @@ def find_head(loss):
     """The classification head of ``loss``, or None for regression losses."""
     for node in reversed(topo_order(loss)):
         if node.op == "cross_entropy":
-            return Head(node.inputs[0], node.inputs[1], "multiclass")
+            return _leaf_labels(node.inputs[0], node.inputs[1], "multiclass")
         if node.op == "bce_logits":
             return _leaf_labels(node.inputs[0], node.inputs[1], "binary_logits")
         if node.op == "clog" and node.inputs[0].op != "sub":
@@ -53,6 +53,7 @@ def find_head(loss):
 
 
 def _leaf_labels(scores, labels, kind):
+    # Accuracy compares against the labels as passed in the data, so they must be a tensor.
     return Head(scores, labels, kind) if labels.op == "input" else None
 
 
@@ -76,6 +77,7 @@ def head_from(loss, output=None, labels=None):
     target = find_node(loss, labels) if labels is not None else (head and head.labels)
     if scores is None or target is None:
         return None
-    kind = head.kind if head is not None else (
-        "multiclass" if target.dtype == INT or len(scores.dims) > len(target.dims) else "binary_probs")
+    multiclass = target.dtype == INT or len(scores.dims) > len(target.dims)
+    binary = "binary_probs" if scores.op == "sigmoid" else "binary_logits"  # threshold 0.5 or 0
+    kind = head.kind if head is not None else ("multiclass" if multiclass else binary)
     return Head(scores, target, kind)

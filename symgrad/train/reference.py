@@ -29,6 +29,9 @@ The ``run_epochs`` contract (shared with ``CompiledModel.run_epochs``)::
   restored to their values at its start, i.e. after the last finite epoch, and
   ``n_epochs_done`` is its index. ``epoch_losses`` has length E; entry
   ``n_epochs_done`` holds the offending loss (non-finite) and later entries are NaN.
+  (``fit`` does not rely on where a loop leaves the params or whether ``n_epochs_done``
+  counts the diverging epoch: it counts the leading finite losses, and rewinds by
+  restoring the chunk's starting params and replaying the finite epochs.)
 """
 import numpy as np
 
@@ -103,6 +106,10 @@ class NumpyModel:
             velocity = {p.name: np.zeros_like(params[p.name]) for p in self.param_nodes}
         batches = self._batch_plan(sizes, orders, len(lrs), batch_size)
         losses = np.full(len(lrs), np.nan)
+        with np.errstate(all="ignore"):  # overflow is detected and reported, not warned about
+            return self._epochs(arrays, sizes, batches, lrs, momentum, velocity, params, losses)
+
+    def _epochs(self, arrays, sizes, batches, lrs, momentum, velocity, params, losses):
         for e, lr in enumerate(lrs):
             snapshot = _copy(params), _copy(velocity)
             loss = self._run_epoch(arrays, sizes, batches(e), lr, momentum, velocity, params)
@@ -162,11 +169,15 @@ class NumpyModel:
 
 
 def infer_batch_dim(loss):
-    """The batch dim: the first dim of the first data tensor (None if there is no data)."""
-    for node in leaves(loss, "input"):
-        if node.dims:
-            return node.dims[0]
-    return None
+    """The batch dim: a dim every data tensor has ("N" if it is one; else the first such
+    dim of the first tensor); with no common dim, the first tensor's first dim."""
+    tensors = [n for n in leaves(loss, "input") if n.dims]
+    if not tensors:
+        return None
+    common = set(tensors[0].dims).intersection(*(n.dims for n in tensors[1:]))
+    if "N" in common:
+        return "N"
+    return next((d for d in tensors[0].dims if d in common), tensors[0].dims[0])
 
 
 def find_node(loss, node_or_name):

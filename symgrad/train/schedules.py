@@ -108,8 +108,8 @@ def learning_rates(lr, schedule, epochs):
     bad = np.flatnonzero(~(np.isfinite(rates) & (rates >= 0)))
     if bad.size:
         e = int(bad[0])
-        raise ValueError(f"schedule {schedule!r} gives learning rate {rates[e]!r} at epoch {e}; "
-                         "learning rates must be finite and >= 0")
+        raise ValueError(f"schedule {schedule!r} gives learning rate {float(rates[e])!r} at "
+                         f"epoch {e}; learning rates must be finite and >= 0")
     return rates
 
 

@@ -1,0 +1,338 @@
+"""``fit``: the gradient-descent driver around a model's ``run_epochs`` loop.
+
+Compiled code cannot call Python (progress bars, validation, early stopping), so the
+driver checks everything first, precomputes what the loop needs as data (the shuffle
+orders and the per-epoch learning rates), then calls ``run_epochs`` in chunks of
+epochs and does the Python-side work between chunks.
+"""
+import math
+import os
+import time
+import warnings
+
+import numpy as np
+
+from symgrad.errors import DivergenceError
+from symgrad.train.checks import (batch_size_for, check_int, check_momentum,
+                                  check_params_and_data, check_validation_data, compile_loss,
+                                  resolve_model)
+from symgrad.train.history import History
+from symgrad.train.metrics import head_from
+from symgrad.train.reference import NumpyModel, infer_batch_dim
+from symgrad.train.schedules import learning_rates
+
+ON_DIVERGENCE = ("raise", "stop")
+
+
+class EarlyStopping:
+    """Stop when the monitored loss has not improved by ``min_delta`` for ``patience`` epochs.
+
+    ``monitor`` defaults to ``"val_loss"`` when validation data is given, else ``"loss"``.
+    With ``restore_best`` the returned params are those of the best epoch (Keras'
+    ``restore_best_weights``).
+    """
+
+    def __init__(self, patience=5, min_delta=0.0, restore_best=True, monitor=None):
+        self.patience = check_int(patience, "early_stopping patience", 1)
+        if not isinstance(min_delta, (int, float)) or not min_delta >= 0:
+            raise ValueError(f"early_stopping min_delta must be a number >= 0, got {min_delta!r}")
+        self.min_delta = float(min_delta)
+        self.restore_best = bool(restore_best)
+        self.monitor = monitor
+        self.best, self.best_epoch, self.best_params = math.inf, None, None
+
+    def __repr__(self):
+        return (f"EarlyStopping(patience={self.patience}, min_delta={self.min_delta}, "
+                f"restore_best={self.restore_best}, monitor={self.monitor!r})")
+
+    def update(self, epoch, value, params):
+        """Record the value of ``epoch``; True when training should stop."""
+        if value < self.best - self.min_delta:
+            self.best, self.best_epoch = value, epoch
+            if self.restore_best:
+                self.best_params = {k: v.copy() for k, v in params.items()}
+            return False
+        return self.best_epoch is not None and epoch - self.best_epoch >= self.patience
+
+
+def _early_stopping(arg, has_validation):
+    if arg is None or arg is False:
+        return None
+    if isinstance(arg, EarlyStopping):
+        stopper = EarlyStopping(arg.patience, arg.min_delta, arg.restore_best, arg.monitor)
+    elif isinstance(arg, dict):
+        stopper = EarlyStopping(**arg)
+    elif isinstance(arg, int) and not isinstance(arg, bool):
+        stopper = EarlyStopping(patience=arg)
+    else:
+        raise TypeError(f"early_stopping must be None, a patience int, a dict or an "
+                        f"EarlyStopping, got {arg!r}")
+    stopper.monitor = stopper.monitor or ("val_loss" if has_validation else "loss")
+    if stopper.monitor not in ("loss", "val_loss"):
+        raise ValueError("early_stopping monitor must be 'loss' or 'val_loss', "
+                         f"got {stopper.monitor!r}")
+    if stopper.monitor == "val_loss" and not has_validation:
+        raise ValueError("early_stopping monitors 'val_loss' but no validation_data was given")
+    return stopper
+
+
+def progress_enabled(progress):
+    """``progress`` unless the environment says SYMGRAD_PROGRESS=0 (for CI and batch jobs)."""
+    if os.environ.get("SYMGRAD_PROGRESS", "").strip().lower() in ("0", "false", "no", "off"):
+        return False
+    return bool(progress)
+
+
+def _progress_bar(enabled, total):
+    if not enabled:
+        return None
+    try:
+        from tqdm import tqdm
+    except ImportError:  # the bar is a convenience, never a reason to fail
+        return None
+    return tqdm(total=total, unit="epoch", desc="fit")
+
+
+def fit(fn, params, data=None, lr=None, epochs=10, batch_size=None, shuffle=True, seed=0,
+        momentum=0.0, schedule=None, early_stopping=None, validation_data=None,
+        metrics="auto", progress=True, on_divergence="raise", chunk_epochs=None,
+        output=None, labels=None):
+    """Train ``params`` of ``fn`` by (mini-batch) gradient descent; returns a :class:`History`.
+
+    ``fn``: a compiled model, a ``NumpyModel``, a scalar loss node (compiled here), or a
+    ``symgrad.nn`` model. ``params``: name -> initial array (copied, never modified).
+    ``data``/``validation_data``: name -> array. ``lr`` > 0 with an optional ``schedule``
+    (a name, a :class:`~symgrad.train.schedules.Schedule` scaling ``lr``, or a callable
+    epoch -> lr given instead of ``lr``). ``batch_size`` None = full batch; the last
+    partial batch is dropped; rows are shuffled each epoch with
+    ``np.random.default_rng(seed)`` when ``shuffle``. ``early_stopping``: a patience int,
+    a dict or an :class:`EarlyStopping`. ``metrics``: "auto" (accuracy when the loss has
+    a classification head), or a tuple of "accuracy" and callables ``f(params, data)``;
+    ``output``/``labels`` name the score node and labels tensor if detection is not
+    wanted. NaN/inf losses raise :class:`~symgrad.errors.DivergenceError` (its
+    ``.history`` holds the last finite params) or, with ``on_divergence="stop"``, end
+    training with ``history.diverged`` set.
+    """
+    trainer = _Trainer(fn, params, {} if data is None else data, lr, epochs, batch_size,
+                       shuffle, seed, momentum, schedule, early_stopping, validation_data,
+                       metrics, progress, on_divergence, chunk_epochs, output, labels)
+    return trainer.train()
+
+
+class _Trainer:
+    """One run of ``fit``: checked inputs, loop state and the history being written."""
+
+    def __init__(self, fn, params, data, lr, epochs, batch_size, shuffle, seed, momentum,
+                 schedule, early_stopping, validation_data, metrics, progress, on_divergence,
+                 chunk_epochs, output, labels):
+        # Every check runs before any compilation or training work.
+        self.epochs = check_int(epochs, "epochs", 1)
+        self.lrs = learning_rates(lr, schedule, self.epochs)
+        self.momentum = check_momentum(momentum)
+        if on_divergence not in ON_DIVERGENCE:
+            raise ValueError(f"on_divergence must be one of {ON_DIVERGENCE}, got {on_divergence!r}")
+        self.on_divergence = on_divergence
+        model, loss, param_nodes = resolve_model(fn)
+        dtype = np.dtype(getattr(model, "dtype", np.float64)).type
+        self.params, self.data, sizes = check_params_and_data(loss, param_nodes, params, data,
+                                                              dtype)
+        self.val = check_validation_data(loss, param_nodes, params, validation_data, dtype)
+        self.batch_dim = getattr(model, "batch_dim", None) or infer_batch_dim(loss)
+        self.batch_size = batch_size_for(batch_size, sizes, self.batch_dim)
+        self.n_rows = sizes.get(self.batch_dim)
+        self.rng = np.random.default_rng(seed) if shuffle and self.batch_size else None
+        self.velocity = ({k: np.zeros_like(v) for k, v in self.params.items()}
+                         if self.momentum else None)
+        self.metric_fns = self._metric_fns(loss, metrics, output, labels)
+        self.stopper = _early_stopping(early_stopping, self.val is not None)
+        per_epoch = bool(self.metric_fns) or self.val is not None or self.stopper is not None
+        self.show_progress = progress_enabled(progress)
+        self.chunk = self._chunk_size(chunk_epochs, per_epoch)
+        self.history = History()
+        if model is None:  # compile last: every check above has passed
+            outputs = [self.head.scores] if self.metric_fns and self.head else None
+            model = compile_loss(loss, param_nodes, dtype, outputs)
+        self.model = model
+        self.loss, self.param_nodes, self.dtype = loss, param_nodes, dtype
+        self.output_fallback = None
+
+    def _metric_fns(self, loss, metrics, output, labels):
+        """name -> f(params, data) for each metric (measured on training and validation data)."""
+        head = self.head = head_from(loss, output, labels)
+        if metrics == "auto":
+            metrics = ("accuracy",) if head is not None else ()
+        if isinstance(metrics, str) or callable(metrics):
+            metrics = (metrics,)
+        fns = {}
+        for m in metrics or ():
+            if m == "accuracy":
+                if head is None:
+                    raise ValueError("metrics asks for 'accuracy' but the loss has no "
+                                     "classification head; pass output= and labels=")
+                fns["accuracy"] = lambda p, d, h=head: self._accuracy(h, p, d)
+            elif callable(m):
+                fns[getattr(m, "__name__", "metric")] = m
+            else:
+                raise ValueError(f"unknown metric {m!r}; use 'accuracy' or a callable "
+                                 "f(params, data) -> float")
+        return fns
+
+    def _accuracy(self, head, params, data):
+        needed = {k: data[k] for k in (n.name for n in _input_leaves(head.scores))}
+        return head.accuracy(self._scores(head.scores, params, needed), data[head.labels.name])
+
+    def _scores(self, node, params, data):
+        """The score node's value from the model; from the NumPy evaluator if it cannot."""
+        if self.output_fallback is None:
+            try:
+                return self.model.output(node, params, **data)
+            except Exception as err:  # a metric must not end a training run
+                warnings.warn(f"{type(self.model).__name__}.output failed ({type(err).__name__}: "
+                              f"{str(err)[:200]}); metrics use the NumPy evaluator instead",
+                              RuntimeWarning, stacklevel=2)
+                self.output_fallback = NumpyModel(self.loss, self.param_nodes, self.dtype)
+        return self.output_fallback.output(node, params, **data)
+
+    def _chunk_size(self, chunk_epochs, per_epoch):
+        if chunk_epochs is not None:
+            return check_int(chunk_epochs, "chunk_epochs", 1)
+        if per_epoch:
+            return 1  # metrics, validation and early stopping are per epoch
+        # Otherwise as few calls as possible, but enough for a live progress bar.
+        return max(1, math.ceil(self.epochs / 100)) if self.show_progress else self.epochs
+
+    # -- the loop ---------------------------------------------------------------------------
+    def train(self):
+        bar = _progress_bar(self.show_progress, self.epochs)
+        start = time.perf_counter()
+        try:
+            done = 0
+            while done < self.epochs:
+                k = min(self.chunk, self.epochs - done)
+                finished, stop = self._run_chunk(done, k)
+                done += finished
+                if bar is not None:
+                    bar.update(finished)
+                    bar.set_postfix(self._postfix(), refresh=False)
+                if stop or finished < k:
+                    break
+        except KeyboardInterrupt:
+            # As skorch: Ctrl-C in a notebook ends training and keeps what was learnt.
+            self.history.stop_reason = "interrupted"
+            self.history.stopped_epoch = len(self.history) + 1
+        finally:
+            if bar is not None:
+                bar.close()
+            self.history.time = time.perf_counter() - start
+        return self._finish()
+
+    def _run_chunk(self, first, k):
+        """Run epochs first .. first+k-1; returns (epochs finished, early stop wanted)."""
+        t0 = time.perf_counter()
+        orders = None
+        if self.rng is not None:  # drawn epoch by epoch, so chunking never changes them
+            orders = np.stack([self.rng.permutation(self.n_rows) for _ in range(k)])
+            orders = orders.astype(np.int64)
+        lrs = self.lrs[first:first + k]
+        saved = _copy(self.params), _copy(self.velocity)
+        losses, done = self._call(self.params, self.velocity, orders, lrs)
+        finished = _finite_prefix(losses, done)
+        dur = (time.perf_counter() - t0) / max(finished, 1)
+        for i in range(finished):
+            self.history.record(first + i + 1, losses[i], lrs[i], dur)
+        if finished < k:
+            bad = losses[finished] if len(losses) > finished else math.nan
+            self._rewind(saved, orders, lrs, finished)
+            self._diverged(first + finished + 1, lrs[finished], bad)
+            return finished, True
+        return finished, self._measure(first + k)
+
+    def _call(self, params, velocity, orders, lrs):
+        losses, done = self.model.run_epochs(params, self.data, orders, lrs, self.batch_size,
+                                             self.momentum, velocity)
+        return np.asarray(losses, dtype=np.float64), int(done)
+
+    def _rewind(self, saved, orders, lrs, finished):
+        """Leave the params as after the last finite epoch, whatever the model's loop did.
+
+        A loop may stop mid-epoch (params then hold the huge values that overflowed), so
+        restore the chunk's starting point and replay its finite epochs: same orders and
+        rates, so the same result.
+        """
+        _restore(self.params, saved[0])
+        _restore(self.velocity, saved[1])
+        if finished:
+            self._call(self.params, self.velocity, None if orders is None else orders[:finished],
+                       lrs[:finished])
+
+    def _measure(self, epoch):
+        """Metrics and validation after ``epoch``; returns True if early stopping says stop."""
+        values = {name: f(self.params, self.data) for name, f in self.metric_fns.items()}
+        if self.val is not None:
+            values["val_loss"] = self.model.loss(self.params, **self.val)
+            for name, f in self.metric_fns.items():
+                values["val_" + name] = f(self.params, self.val)
+        self.history.set_metrics(values)
+        if self.stopper is None:
+            return False
+        monitored = self.history.loss[-1] if self.stopper.monitor == "loss" else values["val_loss"]
+        if not np.isfinite(monitored):
+            return False
+        stop = self.stopper.update(epoch, monitored, self.params)
+        if stop:
+            self.history.stopped_epoch = epoch
+            self.history.stop_reason = "early_stopping"
+        return stop
+
+    def _diverged(self, epoch, lr, bad_loss):
+        h = self.history
+        h.diverged, h.stopped_epoch, h.stop_reason = True, epoch, "diverged"
+        self.divergence = (
+            f"training diverged at epoch {epoch} of {self.epochs} with learning rate {lr:g}: "
+            f"the loss became {bad_loss!r}. The params after epoch {epoch - 1} (the last "
+            f"finite ones) are in err.history.params; try a smaller lr, e.g. {lr / 10:g}")
+
+    def _postfix(self):
+        out = {"loss": f"{self.history.loss[-1]:.4g}"} if self.history.loss else {}
+        for key in ("accuracy", "val_loss", "val_accuracy"):
+            column = self.history.metrics.get(key)
+            if column and not math.isnan(column[-1]):
+                out[key] = f"{column[-1]:.4g}"
+        return out
+
+    def _finish(self):
+        h = self.history
+        if self.stopper is not None:
+            h.best_epoch = self.stopper.best_epoch
+            if self.stopper.best_params is not None and not h.diverged:
+                for name, best in self.stopper.best_params.items():
+                    self.params[name][...] = best
+        h.params = self.params
+        if h.diverged and self.on_divergence == "raise":
+            err = DivergenceError(self.divergence)
+            err.history, err.params = h, h.params
+            err.epoch, err.lr = h.stopped_epoch, float(self.lrs[h.stopped_epoch - 1])
+            raise err
+        return h
+
+
+def _finite_prefix(losses, done):
+    """Epochs run before the first non-finite loss (models may or may not count the
+    diverging epoch in ``done``)."""
+    ok = np.isfinite(losses[:done])
+    return int(done if ok.all() else np.argmin(ok))
+
+
+def _copy(arrays):
+    return None if arrays is None else {k: v.copy() for k, v in arrays.items()}
+
+
+def _restore(arrays, saved):
+    if arrays is not None:
+        for k, v in saved.items():
+            arrays[k][...] = v
+
+
+def _input_leaves(node):
+    from symgrad.graph.traverse import leaves
+    return leaves(node, "input")
