@@ -26,6 +26,8 @@ _LAZY = {
     "Constant": "symgrad.train", "StepDecay": "symgrad.train",
     "ExponentialDecay": "symgrad.train", "InverseTimeDecay": "symgrad.train",
     "CosineDecay": "symgrad.train", "nn": None, "estimators": None,
+    "graph_view": "symgrad.explain.graphview", "graph_dot": "symgrad.explain.graphview",
+    "GraphView": "symgrad.explain.graphview",
 }
 
 

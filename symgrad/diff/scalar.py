@@ -99,6 +99,17 @@ def _number(v, what):
         raise DataError(f"value for {what} must be a number, got {v!r}") from None
 
 
+def _real(expr, what):
+    """``float(expr)``, or a DataError naming ``what`` when the value is not a real number
+    (SymPy's ``zoo`` for log(0) or 1/0, or a complex value such as sqrt(-1))."""
+    value = expr.evalf() if isinstance(expr, sp.Basic) else expr
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise DataError(f"{what} is not a real number at these values (SymPy gives {value}); "
+                        "move the input away from the singularity") from None
+
+
 def run_backprop(f, values, output_name="f"):
     """Forward values and backward edges of ``f`` at ``values`` ({symbol or name: number})."""
     nodes = build_graph(f, output_name)
@@ -119,7 +130,7 @@ def run_backprop(f, values, output_name="f"):
         elif node.is_leaf:
             node.value = float(node.expr)
         else:
-            node.value = float(node.formula.xreplace(env).evalf())
+            node.value = _real(node.formula.xreplace(env), f"{node.name} = {node.formula}")
         env[node.symbol] = sp.Float(node.value)
     edges = _backward(nodes, env)
     return nodes, edges
@@ -137,7 +148,7 @@ def _backward(nodes, env):
                 continue
             # Written with the node's own symbol where it appears: sigma' = f (1 - f).
             local = sp.diff(formula, x.symbol).subs(formula, node.symbol)
-            local_value = float(local.xreplace(env).evalf()) if local.free_symbols else float(local)
+            local_value = _real(local.xreplace(env), f"d{node.name}/d{x.name} = {local}")
             down = node.grad * local_value
             x.grad += down
             edges.append(Edge(node, x, node.grad, local, local_value, down))

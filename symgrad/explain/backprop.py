@@ -53,10 +53,12 @@ class BackpropRun:
 
     def _backward_steps(self):
         f = self.output.name
+        tf = to_latex(self.output.symbol)      # names in LaTeX go through the escaping printer
         out = [BackpropStep("backward", f"d{f}/d{f} = 1",
-                            r"\frac{\partial %s}{\partial %s} = 1" % (f, f))]
+                            r"\frac{\partial %s}{\partial %s} = 1" % (tf, tf))]
         for e in self.edges:
             c, x = e.consumer.name, e.input.name
+            tc, tx = to_latex(e.consumer.symbol), to_latex(e.input.symbol)
             local = to_text(e.local_expr)
             if local != _num(e.local_value):
                 local += f" = {_num(e.upstream)} x {_num(e.local_value)}"
@@ -64,7 +66,7 @@ class BackpropRun:
                     f"= {_num(e.downstream)}")
             latex = (r"\frac{\partial %s}{\partial %s} \mathrel{+}= \frac{\partial %s}{\partial %s}"
                      r"\frac{\partial %s}{\partial %s} = %s \times %s = %s"
-                     % (f, x, f, c, c, x, _num(e.upstream), to_latex(e.local_expr),
+                     % (tf, tx, tf, tc, tc, tx, _num(e.upstream), to_latex(e.local_expr),
                         _num(e.downstream)))
             out.append(BackpropStep("backward", text.replace("+=", "=") if self._single(e) else text,
                                     latex.replace(r"\mathrel{+}=", "=") if self._single(e) else latex))
@@ -92,6 +94,11 @@ class BackpropRun:
     def to_dot(self):
         """Graphviz DOT text: nodes labelled name | value | grad, edges with local gradients."""
         return scalar_graph_dot(self.nodes, self.edges)
+
+    def graph(self):
+        """A picture of the annotated graph; SVG without Graphviz via matplotlib."""
+        from symgrad.explain.graphview import graph_view
+        return graph_view(self)
 
     def _repr_svg_(self):
         from symgrad.explain.render import dot_to_svg

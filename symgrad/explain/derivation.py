@@ -183,6 +183,17 @@ class Derivation:
     def _repr_latex_(self):
         return "$$" + self.to_latex() + "$$"
 
+    def to_dot(self, data=None):
+        """Graphviz DOT of the computation graph, annotated with this derivation's
+        local gradients (and values and gradients when ``data`` is given)."""
+        from symgrad.explain.graphview import graph_dot
+        return graph_dot(self, data)
+
+    def graph(self, data=None):
+        """A picture of the annotated graph (SVG in Jupyter; ``.save("g.png")``)."""
+        from symgrad.explain.graphview import graph_view
+        return graph_view(self, data)
+
 
 def _rule_step(rule):
     from symgrad.explain.steps import Step

@@ -17,6 +17,21 @@ ROW_GAP_IN = 0.35
 MARGIN_IN = 0.3
 
 
+WRAP = 36  # edge-label lines longer than this break at " = " (keeps the columns narrow)
+
+
+def wrap_label(lines):
+    """Break long ``name = value`` lines after the name, so gaps between columns stay small."""
+    out = []
+    for line in lines:
+        head, sep, tail = line.partition(" = ")
+        if len(line) > WRAP and sep:
+            out += [head, "  = " + tail]
+        else:
+            out.append(line)
+    return out
+
+
 def _columns(view):
     """Node key -> column: one more than its furthest input; leaves just before first use."""
     inputs = {n.key: [] for n in view.nodes}
@@ -67,7 +82,7 @@ def layout(view):
     gaps = [0.6] * len(cols)  # room after each column for the labels of edges leaving it
     for e in view.edges:
         if e.label:
-            need = max(len(line) for line in e.label) * EDGE_CHAR_IN + 0.4
+            need = max(len(line) for line in wrap_label(e.label)) * EDGE_CHAR_IN + 0.4
             c = column[e.src]
             gaps[c] = max(gaps[c], need)
     heights = [sum(size[k][1] for k in col) + ROW_GAP_IN * (len(col) - 1) for col in cols]
@@ -115,9 +130,10 @@ def draw(view, fmt="svg", dpi=110):
                                     shrinkA=0, shrinkB=0))
         if e.label:
             # Labels sit in the gap after the source column, nearer the source.
-            lx = start[0] + 0.5 * (max(len(s) for s in e.label) * EDGE_CHAR_IN + 0.2)
+            lines = wrap_label(e.label)
+            lx = start[0] + 0.5 * (max(len(s) for s in lines) * EDGE_CHAR_IN + 0.2)
             t = (lx - start[0]) / max(end[0] - start[0], 1e-9)
-            ax.text(lx, start[1] + t * (end[1] - start[1]), "\n".join(e.label),
+            ax.text(lx, start[1] + t * (end[1] - start[1]), "\n".join(lines),
                     ha="center", va="center", fontsize=EDGE_FONT_PT, color="#1f3b73",
                     bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.85))
     if view.title:
