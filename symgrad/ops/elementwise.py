@@ -5,6 +5,8 @@ node), ``y`` the op's output node and ``x`` (``a``, ``b``) its inputs. They
 build nodes, so the backward graph is an ordinary graph that every later stage
 (evaluation, display, code generation) handles like the forward one.
 """
+import re
+
 import numpy as np
 import sympy as sp
 
@@ -66,6 +68,42 @@ def _pow_grad(g, y, x):
     return g * (c * x ** (c - 1))
 
 
+# -- emitted code ----------------------------------------------------------------
+# Scalar helpers the generated module defines (in its prelude) when an op's template
+# names them. Stable forms: never exp of a large positive number; log and sqrt
+# return -inf / nan like NumPy instead of raising.
+HELPERS = {
+    "_sg_sigmoid": (
+        "def _sg_sigmoid(x):\n"
+        "    if x >= 0.0:\n"
+        "        return 1.0 / (1.0 + math.exp(-x))\n"
+        "    e = math.exp(x)\n"
+        "    return e / (1.0 + e)\n"),
+    "_sg_softplus": (
+        "def _sg_softplus(x):\n"
+        "    return max(x, 0.0) + math.log1p(math.exp(-abs(x)))\n"),
+    "_sg_log": (
+        "def _sg_log(x):\n"
+        "    if x > 0.0:\n"
+        "        return math.log(x)\n"
+        "    return -math.inf if x == 0.0 else math.nan\n"),
+    "_sg_sqrt": (
+        "def _sg_sqrt(x):\n"
+        "    return math.sqrt(x) if x >= 0.0 else math.nan\n"),
+    "_sg_sign": (
+        "def _sg_sign(x):\n"
+        "    if x > 0.0:\n"
+        "        return 1.0\n"
+        "    return -1.0 if x < 0.0 else 0.0 * x\n"),
+}
+
+
+def scalar_code(template, helpers=HELPERS):
+    """The ``code`` hook of an elementwise op: its template plus the helpers it calls."""
+    names = re.findall(r"_sg_\w+", template) if isinstance(template, str) else []
+    return {"scalar": template, "helpers": {n: helpers[n] for n in names if n in helpers}}
+
+
 # name: (SymPy meaning, NumPy meaning, gradient rule (g, y, x), Numba scalar code, label)
 UNARY = {
     "neg": (lambda x: -x, np.negative, lambda g, y, x: -g, "(-{0})", "-"),
@@ -75,7 +113,9 @@ UNARY = {
     "abs": (sp.Abs, np.abs, lambda g, y, x: g * apply("sign", x), "abs({0})", "|.|"),
     "sigmoid": (F.sigmoid, np_sigmoid, lambda g, y, x: g * (y * (1 - y)), "_sg_sigmoid({0})", "σ"),
     "tanh": (sp.tanh, np.tanh, lambda g, y, x: g * (1 - y * y), "math.tanh({0})", "tanh"),
-    "relu": (F.relu, np_relu, lambda g, y, x: g * apply("step", x), "max({0}, 0.0)", "relu"),
+    # relu: a select (vectorises) that keeps NaN, like np.maximum.
+    "relu": (F.relu, np_relu, lambda g, y, x: g * apply("step", x), "(0.0 if {0} <= 0.0 else {0})",
+             "relu"),
     "softplus": (F.softplus, np_softplus, lambda g, y, x: g * apply("sigmoid", x),
                  "_sg_softplus({0})", "softplus"),
     # Derivatives of the ops above; piecewise constant, so their own rule is zero.
@@ -118,13 +158,13 @@ def _binary_vjp(rule_a, rule_b):
 for _name, (_sym, _np, _rule, _code, _label) in UNARY.items():
     register(OpDef(_name, "elementwise", unary_infer(_name), _unary_element(_sym),
                    (lambda f: lambda node, sizes, x: f(x))(_np), _unary_vjp(_rule),
-                   label=_label, code={"scalar": _code}))
+                   label=_label, code=scalar_code(_code)))
 
 for _name, (_sym, _np, _ra, _rb, _code, _label) in BINARY.items():
     register(OpDef(_name, "elementwise", binary_infer(_name),
                    (lambda f: lambda ctx, node, idx: f(ctx.arg(0, idx), ctx.arg(1, idx)))(_sym),
                    (lambda f: lambda node, sizes, a, b: f(a, b))(_np), _binary_vjp(_ra, _rb),
-                   label=_label, code={"scalar": _code}))
+                   label=_label, code=scalar_code(_code)))
 
 
 def _pow_infer(inputs, attrs):
@@ -142,6 +182,6 @@ register(OpDef(
     lambda ctx, node, idx: ctx.arg(0, idx) ** sp.nsimplify(node.attrs["exponent"]),
     lambda node, sizes, x: np_pow(x, node.attrs["exponent"]),
     (lambda g, node: _pow_grad(g, node, node.inputs[0]),),
-    label="^", code={"scalar": _pow_code}))
+    label="^", code=scalar_code(_pow_code)))
 
-__all__ = ["np_sigmoid", "np_softplus", "pick_dims", "unbroadcast"]
+__all__ = ["HELPERS", "np_sigmoid", "np_softplus", "pick_dims", "scalar_code", "unbroadcast"]

@@ -48,8 +48,64 @@ def _grad_b(g, y):
     return expand(a, b.dims) * g if b.ndim == 2 else g * a
 
 
+# BLAS from the generated code: Numba's own wrappers (the ones np.dot uses), called
+# directly. np.dot costs ~0.5 s of compile time per operand-layout combination; these
+# compile in milliseconds, take a transpose flag instead of a strided view, and skip
+# np.dot's per-call checks. Row-major trick: out = op(a) @ op(b) is, in BLAS's
+# column-major terms, out^T = op(b)^T @ op(a)^T. ``_SG_KIND`` and ``_SG_DTYPE`` are
+# replaced by the module's float type.
+HELPERS = {
+    "_sg_blas": (
+        "_sg_i, _sg_c, _sg_p = numba.types.intp, numba.types.char, numba.types.voidptr\n"
+        "_sg_xxgemm = numba.types.ExternalFunction('numba_xxgemm', numba.types.intc(\n"
+        "    _sg_c, _sg_c, _sg_c, _sg_i, _sg_i, _sg_i, _sg_p, _sg_p, _sg_i, _sg_p, _sg_i, _sg_p,\n"
+        "    _sg_p, _sg_i))\n"
+        "_sg_xxgemv = numba.types.ExternalFunction('numba_xxgemv', numba.types.intc(\n"
+        "    _sg_c, _sg_c, _sg_i, _sg_i, _sg_p, _sg_p, _sg_i, _sg_p, _sg_p, _sg_p))\n"
+        "_SG_ONE, _SG_ZERO = np.ones(1, _SG_DTYPE), np.zeros(1, _SG_DTYPE)\n"
+        "# Transpose flags (a, b) as arrays: literal True/False would compile one version\n"
+        "# of the helper per combination.\n"
+        "_SG_NN, _SG_NT = np.array([0, 0]), np.array([0, 1])\n"
+        "_SG_TN, _SG_TT = np.array([1, 0]), np.array([1, 1])\n"),
+    "_sg_gemm": (
+        "def _sg_gemm(a, b, out, t):\n"
+        "    \"\"\"out = op(a) @ op(b), op transposes where t says so (BLAS gemm).\"\"\"\n"
+        "    m, n = out.shape\n"
+        "    k = a.shape[0] if t[0] else a.shape[1]\n"
+        "    _sg_xxgemm(_SG_KIND, 116 if t[1] else 110, 116 if t[0] else 110, n, m, k,\n"
+        "               _SG_ONE.ctypes, b.ctypes, b.shape[1], a.ctypes, a.shape[1],\n"
+        "               _SG_ZERO.ctypes, out.ctypes, n)\n"),
+    "_sg_gemv": (
+        "def _sg_gemv(a, x, out, t):\n"
+        "    \"\"\"out = op(a) @ x for a 2-D a and 1-D x (BLAS gemv).\"\"\"\n"
+        "    _sg_xxgemv(_SG_KIND, 110 if t[0] else 116, a.shape[1], a.shape[0], _SG_ONE.ctypes,\n"
+        "               a.ctypes, a.shape[1], x.ctypes, _SG_ZERO.ctypes, out.ctypes)\n"),
+}
+
+
+def _emit_matmul(node, ctx):
+    """One BLAS call into the output buffer; a transposed operand is a flag, not a copy."""
+    (a, ta), (b, tb) = ctx.operand(0), ctx.operand(1)
+    na, nb = len(node.inputs[0].dims), len(node.inputs[1].dims)
+    if na == 1 and nb == 1:
+        k = ctx.fresh("k")
+        return [f"{ctx.out} = 0.0",
+                f"for {k} in range({a}.shape[0]):",
+                f"    {ctx.out} += {a}[{k}] * {b}[{k}]"]
+    blas = "_sg_gemm" if na == 2 and nb == 2 else "_sg_gemv"
+    ctx.use_helpers({k: HELPERS[k] for k in ("_sg_blas", blas)})
+    flag = {(False, False): "_SG_NN", (False, True): "_SG_NT", (True, False): "_SG_TN",
+            (True, True): "_SG_TT"}
+    if na == 2 and nb == 2:
+        return [f"_sg_gemm({a}, {b}, {ctx.out}, {flag[ta, tb]})"]
+    if na == 2:
+        return [f"_sg_gemv({a}, {b}, {ctx.out}, {flag[ta, False]})"]
+    return [f"_sg_gemv({b}, {a}, {ctx.out}, {flag[not tb, False]})"]   # x @ B = B^T @ x
+
+
 register(OpDef("matmul", "linalg", _matmul_infer, _matmul_element,
-               lambda node, sizes, a, b: a @ b, (_grad_a, _grad_b), label="@"))
+               lambda node, sizes, a, b: a @ b, (_grad_a, _grad_b), label="@",
+               code={"emit": _emit_matmul}))
 
 
 def _transpose_infer(inputs, attrs):
@@ -57,4 +113,6 @@ def _transpose_infer(inputs, attrs):
 
 
 register(OpDef("transpose", "linalg", _transpose_infer, lambda ctx, node, idx: ctx.arg(0, idx),
-               lambda node, sizes, x: x.T, (lambda g, y: apply("transpose", g),), label="ᵀ"))
+               lambda node, sizes, x: x.T, (lambda g, y: apply("transpose", g),), label="ᵀ",
+               # In loops dims are indexed by name, so a transpose is free; BLAS gets a view.
+               code={"scalar": "{0}", "view": "{0}.T"}))

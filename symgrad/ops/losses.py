@@ -14,7 +14,7 @@ from symgrad.graph.registry import OpDef, register
 from symgrad.ops import functions as F
 from symgrad.ops._shape import require_float
 from symgrad.ops.elementwise import HELPERS, np_sigmoid, np_softplus, scalar_code
-from symgrad.ops.reductions import count, expand, np_logsumexp, np_softmax
+from symgrad.ops.reductions import count, expand, np_shifted
 
 # log(p) is clamped below at this value, as PyTorch's BCELoss does, so p = 0 or 1 is finite.
 LOG_FLOOR = -100.0
@@ -77,12 +77,14 @@ def _ce_local(ctx, node, k, idx_out, idx_in):
 
 
 def _np_ce(node, sizes, s, y):
+    # lse - s_c computed as log(sum) - (s_c - m) (see np_shifted): exact at any scale.
     axis = s.ndim - 1
-    lse = np_logsumexp(s, axis)
+    shifted, log_total = np_shifted(s, axis)
     if node.attrs["onehot"]:
-        per = np.sum(y, axis=axis) * lse - np.sum(y * s, axis=axis)
+        per = np.sum(y * (log_total - shifted), axis=axis)
     else:
-        per = lse - np.take_along_axis(s, y[..., None].astype(np.intp), axis=axis)[..., 0]
+        per = log_total[..., 0] - np.take_along_axis(shifted, y[..., None].astype(np.intp),
+                                                     axis=axis)[..., 0]
     return np.mean(per) if per.ndim else per
 
 
@@ -112,7 +114,7 @@ def _emit_ce(node, ctx):
     idx = {d: ctx.index(d) for d in s.dims}
     sa = ctx.at(0, idx)
     lines += [f"{ind}{m} = -math.inf", f"{ind}for {c} in range({n}):",
-              f"{ind}    {m} = max({m}, {sa})",
+              f"{ind}    {m} = {sa} if {sa} > {m} else {m}",
               f"{ind}{m} = {m} if math.isfinite({m}) else 0.0",
               f"{ind}{total} = 0.0", f"{ind}for {c} in range({n}):"]
     if ctx.filled is not None:
@@ -121,16 +123,16 @@ def _emit_ce(node, ctx):
                   f"{ind}for {c} in range({n}):", f"{ind}    {p} /= {total}"]
     else:
         lines.append(f"{ind}    {total} += math.exp({sa} - {m})")
-    lse = f"({m} + math.log({total}))"
+    # lse - s_c as log(total) - (s_c - m), exact at any scale (see np_shifted).
     if node.attrs["onehot"]:
         wsum, dot = ctx.fresh("ysum"), ctx.fresh("ys")
         ya = ctx.at(1, idx)
         lines += [f"{ind}{wsum} = 0.0", f"{ind}{dot} = 0.0", f"{ind}for {c} in range({n}):",
-                  f"{ind}    {wsum} += {ya}", f"{ind}    {dot} += {ya} * {sa}",
-                  f"{ind}{acc} += {wsum} * {lse} - {dot}"]
+                  f"{ind}    {wsum} += {ya}", f"{ind}    {dot} += {ya} * ({sa} - {m})",
+                  f"{ind}{acc} += {wsum} * math.log({total}) - {dot}"]
     else:
         label = ctx.at(1, {d: ctx.index(d) for d in batch})
-        lines.append(f"{ind}{acc} += {lse} - {ctx.at(0, {**idx, C: label})}")
+        lines.append(f"{ind}{acc} += math.log({total}) - ({ctx.at(0, {**idx, C: label})} - {m})")
     count = " * ".join(ctx.size(d) for d in batch) or "1"
     return lines + [f"{ctx.out} = {acc} / ({count})"]
 

@@ -118,6 +118,23 @@ def np_logsumexp(x, axis, keepdims=False):
     return out if keepdims else np.squeeze(out, axis=axis)
 
 
+def np_shifted(x, axis):
+    """``(x - m, log sum exp(x - m))`` along ``axis``, with ``m`` the (finite) row max.
+
+    Normalisations are built from these pieces so that ``x - logsumexp(x)`` is computed
+    as ``(x - m) - log(sum)``: written as ``x - (m + log(sum))``, the ``log(sum)`` term
+    is lost to rounding once |x| exceeds ~1e16 (log_softmax([1e300, 1e300]) would be 0).
+    """
+    m = np.max(x, axis=axis, keepdims=True)
+    shifted = x - np.where(np.isfinite(m), m, 0.0)
+    return shifted, np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
+
+
+def np_log_softmax(x, axis):
+    shifted, log_total = np_shifted(x, axis)
+    return shifted - log_total
+
+
 def np_softmax(x, axis):
     e = np.exp(x - np.max(x, axis=axis, keepdims=True))
     return e / np.sum(e, axis=axis, keepdims=True)
@@ -153,8 +170,10 @@ def _log_softmax_local(ctx, node, k, idx_out, idx_in):
 
 
 def _lse_local(ctx, node, k, idx_out, idx_in):
-    return sp.exp(ctx.ref(node.inputs[0], idx_in) - ctx.ref(node, idx_out)) \
-        * _deltas(idx_out, idx_in, node.dims)
+    """d lse_i / d x_ij = p_ij = softmax(x)_ij, as the backward graph computes it (the
+    equal form exp(x_ij - lse_i) loses the log n term of lse for |x| > ~1e16)."""
+    p = ctx.aux("p", apply("softmax", node.inputs[0], axis=node.attrs["axis"]), idx_in)
+    return p * _deltas(idx_out, idx_in, node.dims)
 
 
 def _lse_infer(inputs, attrs):
@@ -178,7 +197,7 @@ def _emit_normalise(kind):
         xa = ctx.at(0, idx)
         lines += [f"{ind}{m} = -math.inf",
                   f"{ind}for {c} in range({n}):",
-                  f"{ind}    {m} = max({m}, {xa})"]
+                  f"{ind}    {m} = {xa} if {xa} > {m} else {m}"]
         if kind != "softmax":
             lines.append(f"{ind}{m} = {m} if math.isfinite({m}) else 0.0")
         lines += [f"{ind}{total} = 0.0", f"{ind}for {c} in range({n}):"]
@@ -191,8 +210,9 @@ def _emit_normalise(kind):
         lse = f"{m} + math.log({total})"
         if kind == "logsumexp":
             return lines + [f"{ind}{ctx.out_at(idx)} = {lse}"]
-        lines += [f"{ind}{total} = {lse}", f"{ind}for {c} in range({n}):",
-                  f"{ind}    {ctx.out_at(idx)} = {xa} - {total}"]
+        # (x - m) - log(total), not x - (m + log(total)): see np_shifted.
+        lines += [f"{ind}{total} = math.log({total})", f"{ind}for {c} in range({n}):",
+                  f"{ind}    {ctx.out_at(idx)} = ({xa} - {m}) - {total}"]
         return lines
     return emit
 
@@ -210,15 +230,17 @@ register(OpDef(
 register(OpDef(
     "log_softmax", "reduction", keep_dims_infer("log_softmax"),
     lambda ctx, node, idx: ctx.arg(0, idx) - _lse_element(ctx, node, idx),
-    lambda node, sizes, x: x - np_logsumexp(x, _axis(node), keepdims=True),
+    lambda node, sizes, x: np_log_softmax(x, _axis(node)),
     (lambda g, y: g - apply("exp", y) * expand(_sum_along(g, y.attrs["axis"]), y.dims),),
     local=_log_softmax_local, label="log softmax",
     code={"emit": _emit_normalise("log_softmax")}))
 register(OpDef(
     "logsumexp", "reduction", _lse_infer, _lse_element,
     lambda node, sizes, x: np_logsumexp(x, _axis(node)),
-    (lambda g, y: expand(g, y.inputs[0].dims)
-     * apply("exp", y.inputs[0] - expand(y, y.inputs[0].dims)),),
+    # d lse / dx = softmax(x), computed from the row max: exp(x - lse) would lose the
+    # log n term of lse to rounding for |x| > ~1e16 (giving 1 instead of 1/n).
+    (lambda g, y: expand(g, y.inputs[0].dims) * apply("softmax", y.inputs[0], axis=y.attrs["axis"]),),
     local=_lse_local, label="logsumexp", code={"emit": _emit_normalise("logsumexp")}))
 
-__all__ = ["count", "expand", "np_logsumexp", "np_softmax", "require_float"]
+__all__ = ["count", "expand", "np_log_softmax", "np_logsumexp", "np_shifted", "np_softmax",
+           "require_float"]

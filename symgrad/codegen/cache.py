@@ -1,0 +1,128 @@
+"""The on-disk cache of generated modules.
+
+Numba cannot cache functions made with ``exec`` (numba#3501), so each generated
+module is a real file named by a hash of its text, imported from that path; its
+functions use ``njit(cache=True)``, so Numba's index and object files sit next to
+it in ``__pycache__`` and a second process loads machine code instead of
+compiling. Files are written atomically (temp file + ``os.replace``): concurrent
+processes writing the same module write the same bytes, and a reader never sees
+half a file.
+"""
+import hashlib
+import importlib.util
+import os
+import pickle
+import sys
+import tempfile
+import warnings
+
+ENV_VAR = "SYMGRAD_CACHE_DIR"
+_loaded = {}   # path -> module, so one process imports (and compiles) a module once
+
+
+def default_dir():
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "symgrad")
+
+
+def _writable(path):
+    try:
+        os.makedirs(path, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=path, prefix=".probe")
+        os.close(fd)
+        os.remove(probe)
+        return True
+    except OSError:
+        return False
+
+
+def cache_dir():
+    """``$SYMGRAD_CACHE_DIR``, else ``~/.cache/symgrad``; a temp dir (with a warning)
+    when neither is writable."""
+    path = os.environ.get(ENV_VAR) or default_dir()
+    if _writable(path):
+        return path
+    user = os.getuid() if hasattr(os, "getuid") else "user"
+    fallback = os.path.join(tempfile.gettempdir(), f"symgrad-{user}")
+    warnings.warn(f"symgrad cache dir {path!r} is not writable; using {fallback!r} "
+                  f"(set {ENV_VAR} to choose another)", RuntimeWarning, stacklevel=3)
+    os.makedirs(fallback, exist_ok=True)
+    return fallback
+
+
+def module_name(source):
+    return "sg_" + hashlib.sha256(source.encode("utf-8")).hexdigest()[:20]
+
+
+def write_atomic(path, text):
+    directory = os.path.dirname(path)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".py")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def store(source, directory=None):
+    """Path of the module file for ``source``, written if missing or damaged."""
+    directory = directory or cache_dir()
+    path = os.path.join(directory, module_name(source) + ".py")
+    try:
+        with open(path, encoding="utf-8") as f:
+            intact = f.read() == source
+    except (OSError, UnicodeDecodeError):
+        intact = False
+    if not intact:
+        write_atomic(path, source)
+    return path
+
+
+def purge(path):
+    """Delete Numba's cache files (index and code) of the module at ``path``."""
+    stem = os.path.basename(path)[:-3] + "."
+    dirs = [os.path.join(os.path.dirname(path), "__pycache__")]
+    if os.environ.get("NUMBA_CACHE_DIR"):
+        dirs += [root for root, _, _ in os.walk(os.environ["NUMBA_CACHE_DIR"])]
+    for d in dirs:
+        for name in os.listdir(d) if os.path.isdir(d) else ():
+            if name.startswith(stem) and name.endswith((".nbi", ".nbc")):
+                try:
+                    os.remove(os.path.join(d, name))
+                except OSError:
+                    pass
+
+
+def forget(path):
+    """Drop the module's Numba cache (damaged: concurrent writers can corrupt it,
+    numba#4807) and import it afresh, so everything compiles again."""
+    _loaded.pop(path, None)
+    purge(path)
+    return load(path)
+
+
+def load(path):
+    """Import the module at ``path`` (once per process); a damaged cache is a miss."""
+    if path in _loaded:
+        return _loaded[path]
+    try:
+        module = _import(path)
+    except (pickle.UnpicklingError, EOFError) as err:   # helpers with signatures load eagerly
+        warnings.warn(f"damaged Numba cache for {path} ({err}); recompiling", RuntimeWarning,
+                      stacklevel=3)
+        purge(path)
+        module = _import(path)
+    _loaded[path] = module
+    return module
+
+
+def _import(path):
+    name = "symgrad_generated." + os.path.basename(path)[:-3]
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module

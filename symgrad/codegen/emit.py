@@ -1,0 +1,211 @@
+"""Emission of one function body from a :class:`~symgrad.codegen.schedule.Plan`.
+
+Straight-line code: each step is a loop nest (fused elementwise nodes and
+reductions, one short statement per node, a comment naming it) or a kernel
+written by its op's ``emit`` hook (BLAS calls, row-wise softmax, cross-entropy).
+Identifiers come from the module's :class:`~symgrad.codegen.prepare.Namer`.
+"""
+import math
+import re
+
+from symgrad.errors import MissingRuleError
+from symgrad.graph.registry import get_op
+from symgrad.codegen.prepare import comment_for
+from symgrad.codegen.schedule import loop_dims
+
+# Operands that can be substituted into a consumer's expression instead of a statement.
+_SIMPLE = re.compile(r"^(-?[0-9.e+-]+|math\.(inf|nan)"
+                     r"|[A-Za-z_][A-Za-z0-9_]*(\[[A-Za-z0-9_, ]*\])?)$")
+
+
+def literal(value):
+    value = float(value)
+    if math.isnan(value):
+        return "math.nan"
+    if math.isinf(value):
+        return "math.inf" if value > 0 else "(-math.inf)"
+    return repr(value)
+
+
+class Module:
+    """What the functions of one generated module share: names, dims, dtype, helpers."""
+
+    def __init__(self, namer, names, dtype, dims):
+        self.namer, self.names, self.dtype = namer, names, dtype
+        self.size = {d: namer.fresh(d) for d in dims}
+        pool = iter("ijklmnpqrsuvwxyzabcdefgh")
+        self.index = {d: namer.fresh(next(pool, "i")) for d in dims}
+        self.helpers = {}
+
+    def note(self, node):
+        return comment_for(node, self.names, getattr(self, "adjoint_of", None))
+
+    def use_helpers(self, node):
+        self.helpers.update(get_op(node.op).code.get("helpers", {}))
+
+
+class Body:
+    """Lines of one function: ``emit()`` walks the plan's steps in order."""
+
+    def __init__(self, module, plan, args):
+        self.m, self.plan, self.args = module, plan, set(args)
+        self.lines, self.access = [], {}
+        self.transposed = {}    # data node -> name of a transposed copy the caller keeps
+
+    # -- how a node is read --------------------------------------------------------
+    def idx(self, dims):
+        return ", ".join(self.m.index[d] for d in dims)
+
+    def read(self, node, group=None):
+        """Expression for ``node``'s element at the current loop index."""
+        if group is not None and node in self.access:
+            return self.access[node]
+        kind = self.plan.kind[node]
+        if kind == "const":
+            return literal(node.attrs["value"])
+        if kind == "value":
+            return "(" + get_op(node.op).code["value"](node, self.m.size.get) + ")"
+        name = self.m.names[node]
+        if not node.dims:
+            return f"{name}[0]" if kind == "leaf" else name
+        return f"{name}[{self.idx(node.dims)}]"
+
+    # -- fused loop nests ----------------------------------------------------------
+    def loops(self, dims, indent=""):
+        head = [f"{indent}{'    ' * k}for {self.m.index[d]} in range({self.m.size[d]}):"
+                for k, d in enumerate(dims)]
+        return head, indent + "    " * len(dims)
+
+    def group(self, step):
+        reds = [x for x in step.members if self.plan.kind[x] == "red"]
+        for r in reds:
+            combine = get_op(r.op).code["reduce"]
+            init = "(-math.inf)" if combine == "max" else "0.0"
+            name = self.m.names[r]
+            if not r.dims:
+                self.lines.append(f"{name} = {init}")
+                continue
+            head, ind = self.loops(r.dims)
+            self.lines += head + [f"{ind}{name}[{self.idx(r.dims)}] = {init}"]
+        head, ind = self.loops(step.dims)
+        body = []
+        self.access = {}
+        for x in step.members:
+            body += [ind + line for line in self.member(x)]
+        self.lines += head + body
+        for r in reds:
+            if get_op(r.op).code["reduce"] == "mean":
+                n = " * ".join(self.m.size[d] for d in loop_dims(r) if d not in r.dims) or "1"
+                self.lines.append(f"{self.m.names[r]} /= {n}")
+        self.access = {}
+
+    def member(self, node):
+        code, name = get_op(node.op).code, self.m.names[node]
+        self.m.use_helpers(node)
+        ops = [self.read(x, True) for x in node.inputs]
+        if self.plan.kind[node] == "red":
+            return self.reduce_into(node, code, ops, name)
+        template = code["scalar"]
+        template = template(node) if callable(template) else template
+        expr = template.format(*ops, index=self.m.index)
+        note = f"  # {self.m.note(node)}"
+        if node in self.plan.buffered:
+            self.access[node] = f"{name}[{self.idx(node.dims)}]"
+            return [f"{self.access[node]} = {expr}{note}"]
+        if _SIMPLE.match(expr):
+            self.access[node] = expr
+            return []
+        self.access[node] = name
+        return [f"{name} = {expr}{note}"]
+
+    def reduce_into(self, node, code, ops, name):
+        expr = code.get("element", "{0}").format(*ops)
+        target = f"{name}[{self.idx(node.dims)}]" if node.dims else name
+        note = f"  # {self.m.note(node)}"
+        if code["reduce"] != "max":
+            return [f"{target} += {expr}{note}"]
+        lines = []
+        if not _SIMPLE.match(expr):
+            tmp = self.m.namer.fresh("v")
+            lines, expr = [f"{tmp} = {expr}"], tmp
+        # `v != v` keeps NaN, as np.max does
+        return lines + [f"if {expr} > {target} or {expr} != {expr}:{note}",
+                        f"    {target} = {expr}"]
+
+    # -- kernels ---------------------------------------------------------------------
+    def kernel(self, step):
+        node = step.members[0]
+        self.m.use_helpers(node)
+        filled = next((s for s, k in self.plan.fills.items() if k is node), None)
+        if filled is not None and filled not in self.plan.buffered:
+            filled = None
+        self.lines.append(f"# {self.m.names[node]}: {self.m.note(node)}")
+        self.lines += get_op(node.op).code["emit"](node, KernelContext(self, node, filled))
+
+    def emit(self):
+        for step in self.plan.steps:
+            if step.kind == "group":
+                if step.dims:
+                    kept = [self.m.names[m] for m in step.members
+                            if m in self.plan.buffered or not m.dims]
+                    self.lines.append(f"# fused loop over {', '.join(step.dims)}: "
+                                      f"{', '.join(kept)}"[:90])
+                self.group(step)
+            elif step.kind == "kernel":
+                self.kernel(step)
+            elif step.kind != "filled":
+                raise MissingRuleError(f"cannot emit step {step}")
+        return self.lines
+
+
+class KernelContext:
+    """What an op's ``emit`` hook may ask: operand arrays and elements, the output,
+    dim sizes and loop indices, fresh local names, and a sibling buffer to fill."""
+
+    def __init__(self, body, node, filled):
+        self.body, self.node = body, node
+        self.out = body.m.names[node]
+        self.filled = None
+        if filled is not None:
+            fname = body.m.names[filled]
+            self.filled = lambda idx: f"{fname}[{', '.join(idx[d] for d in filled.dims)}]"
+
+    def _source(self, k):
+        return self.body.plan.array_source(self.node.inputs[k])
+
+    def operand(self, k):
+        """``(array name, transposed?)`` of input ``k``, for BLAS calls."""
+        src, view = self._source(k)
+        if src in self.body.transposed:
+            return self.body.transposed[src], view is None
+        return self.body.m.names[src], view is not None
+
+    def arr(self, k):
+        src, view = self._source(k)
+        name = self.body.m.names[src]
+        return view.format(name) if view else name
+
+    def at(self, k, idx):
+        src, _ = self._source(k)
+        if not src.dims:
+            return self.body.read(src)
+        return f"{self.body.m.names[src]}[{', '.join(idx[d] for d in src.dims)}]"
+
+    def out_at(self, idx):
+        return f"{self.out}[{', '.join(idx[d] for d in self.node.dims)}]"
+
+    def size(self, d):
+        return self.body.m.size[d]
+
+    def index(self, d):
+        return self.body.m.index[d]
+
+    def fresh(self, base):
+        return self.body.m.namer.fresh(base)
+
+    def loops(self, dims):
+        return self.body.loops(dims)
+
+    def use_helpers(self, helpers):
+        """Module-level helpers (name -> source) this kernel's code calls."""
+        self.body.m.helpers.update(helpers)

@@ -1,0 +1,258 @@
+"""``compile``: a loss graph -> a :class:`CompiledModel` backed by a generated module.
+
+Data is checked with :func:`symgrad.graph.bind.bind` (errors name the tensor and
+the dim) and cast at the boundary (compiled float dtype, int64 labels,
+C-contiguous) before any compiled code runs.
+"""
+import pickle
+import warnings
+import weakref
+
+import numpy as np
+
+from symgrad.codegen import cache
+from symgrad.codegen.module import Source
+from symgrad.diff.reverse import check_loss, check_params
+from symgrad.errors import DataError, DeclarationError
+from symgrad.graph.bind import bind
+from symgrad.graph.node import INT, Node
+from symgrad.graph.traverse import topo_order
+
+
+def compile(loss, params, dtype=np.float64, outputs=None):  # noqa: A001 - public name
+    """Compile ``loss`` and its gradients with respect to ``params`` to Numba code.
+
+    ``outputs``: forward nodes (e.g. the logits) to make available through
+    :meth:`CompiledModel.output` besides the loss; every named forward node is
+    available too. ``dtype``: np.float64 or np.float32 for all float arrays.
+    """
+    check_loss(loss)
+    params = check_params(loss, params)
+    if any(p.op != "param" for p in params):
+        raise DeclarationError("compile differentiates with respect to params (sg.param); "
+                               f"got {[p.display for p in params if p.op != 'param']}")
+    dtype = np.dtype(dtype)
+    if dtype not in (np.dtype(np.float64), np.dtype(np.float32)):
+        raise DeclarationError(f"dtype must be np.float64 or np.float32, got {dtype}")
+    return CompiledModel(loss, params, dtype, list(outputs or []))
+
+
+def _named_forward(loss, outputs):
+    named = [n for n in topo_order(loss) if n.name is not None and not n.is_leaf]
+    return list(dict.fromkeys(list(outputs) + named))
+
+
+class CompiledModel:
+    """Compiled loss, gradients, forward outputs and a fused training loop."""
+
+    def __init__(self, loss, params, dtype, outputs):
+        self.loss_node, self.params, self.dtype = loss, params, dtype
+        for o in outputs:
+            if not isinstance(o, Node):
+                raise DeclarationError(f"outputs must be graph nodes, got {o!r}")
+        self.outputs = outputs
+        self._src = Source(loss, params, _named_forward(loss, outputs), dtype)
+        title = f"loss {loss.display}, params {', '.join(p.name for p in params)}"
+        self.source = self._src.text(title)
+        self.path = cache.store(self.source)
+        self.module = cache.load(self.path)
+        self._out_fn = self._src.output_names          # canonical node -> function name
+        self._extra, self._known = {}, {}
+
+    def __repr__(self):
+        return f"<CompiledModel {self.loss_node.display} params={[p.name for p in self.params]} " \
+               f"{self.dtype.name} at {self.path}>"
+
+    # -- the boundary ------------------------------------------------------------------
+    def _args(self, fname, params, data, outputs=None):
+        """Bind and check ``params`` and ``data``; the arrays ``fname`` takes, in order."""
+        values = {k: _writable(v) for k, v in
+                  {**_by_name(params, "params"), **_by_name(data, "data")}.items()}
+        leaves = self._src.functions[fname].leaves
+        graph = outputs or [self.loss_node]
+        key = (fname, tuple(graph))
+        if key not in self._known:     # names this function's graph uses (others are ignored)
+            self._known[key] = {n.name for n in topo_order(graph) if n.op in ("input", "param")}
+        known, everything = self._known[key], self._all_names()
+        values = {k: v for k, v in values.items() if k in known or k not in everything}
+        arrays, _ = bind(graph, values, self.dtype)
+        return [self._prepare(n, arrays[n]) for n in leaves]
+
+    def _all_names(self):
+        if not hasattr(self, "_names"):
+            self._names = {n.name for n in self._src.data + self._src.all_params}
+        return self._names
+
+    def _prepare(self, node, arr):
+        kind = np.int64 if node.dtype == INT else self.dtype
+        arr = _writable(np.ascontiguousarray(arr, dtype=kind))
+        return arr.reshape(1) if arr.ndim == 0 else arr
+
+    def _call(self, fname, *args):
+        """Call a compiled function; a damaged Numba cache entry is a miss, not an error."""
+        try:
+            return getattr(self.module, fname)(*args)
+        except (pickle.UnpicklingError, EOFError) as err:
+            warnings.warn(f"damaged Numba cache for {self.path} ({err}); recompiling",
+                          RuntimeWarning, stacklevel=3)
+            self.module = cache.forget(self.path)
+            return getattr(self.module, fname)(*args)
+
+    # -- evaluation ------------------------------------------------------------------------
+    def loss(self, params, **data):
+        """The loss (a float) at ``params`` (dict name -> array) on ``data``."""
+        return float(self._call("loss", *self._args("loss", params, data)))
+
+    def loss_and_grad(self, params, **data):
+        """``(loss, {param name: gradient array})``."""
+        value, *grads = self._call("loss_and_grad", *self._args("loss_and_grad", params, data))
+        return float(value), {p.name: g.reshape(p_shape(p, g)) for p, g in zip(self.params, grads)}
+
+    def grad(self, params, **data):
+        """``{param name: gradient array}`` (same shapes as the params)."""
+        return self.loss_and_grad(params, **data)[1]
+
+    def output(self, node_or_name, params, **data):
+        """The value of a forward node (a node, or the name of a named node)."""
+        node = self._find(node_or_name)
+        if node is self.loss_node:
+            return self.loss(params, **data)
+        fname = self._out_fn.get(self._src.canon.of.get(node))
+        if fname is None:
+            return self._extra_model(node).output(node, params, **data)
+        out = self._call(fname, *self._args(fname, params, data, [node]))
+        return float(out) if np.ndim(out) == 0 else out
+
+    def predict(self, params, **data):
+        """The first of ``outputs`` given to compile (e.g. the logits)."""
+        if not self.outputs:
+            raise DeclarationError("predict needs compile(..., outputs=[node]); this model "
+                                   "was compiled without outputs")
+        return self.output(self.outputs[0], params, **data)
+
+    def _find(self, key):
+        if isinstance(key, Node):
+            return key
+        forward = [n for n in topo_order(self.loss_node) if n.name == key]
+        forward += [n for n in self.outputs if n.name == key]
+        if not forward:
+            named = sorted({n.name for n in topo_order(self.loss_node) if n.name})
+            raise DataError(f"no node named {key!r} in the model; named nodes: {named}")
+        return forward[0]
+
+    def _extra_model(self, node):
+        """A model that also compiles ``node`` (an output not known at compile time)."""
+        if node in self.outputs:
+            raise DataError(f"cannot compile an output for {node.display}")
+        if node not in self._extra:
+            self._extra[node] = CompiledModel(self.loss_node, self.params, self.dtype, [node])
+        return self._extra[node]
+
+    # -- training ----------------------------------------------------------------------------
+    def run_epochs(self, params, data, orders, lrs, batch_size, momentum=0.0, velocity=None):
+        """Run ``len(lrs)`` epochs of SGD in one compiled call; params change IN PLACE.
+
+        params    dict name -> float ndarray, updated in place (the caller copies first).
+        data      dict name -> ndarray; the batch dim is the first dim of the data
+                  tensors (e.g. "N"); rows are taken in ``orders`` order.
+        orders    int64 array (E, N) of row permutations, one per epoch (row e % len
+                  is used), or None for the identity order.
+        lrs       float array (E,): the learning rate of each epoch.
+        batch_size  rows per step; the last partial batch of an epoch is dropped.
+                  None: full batch (one step per epoch, orders unused).
+        momentum  0.0 for plain SGD ``p -= lr g``; else ``v = momentum v - lr g; p += v``.
+        velocity  dict name -> ndarray of momentum buffers (updated in place), or None
+                  for zeros.
+        Returns ``(epoch_losses, n_epochs_done)``: epoch_losses[e] is the mean minibatch
+        loss of epoch e (NaN after the last epoch run). When a minibatch loss is NaN or
+        inf the run stops before that step's update (params stay the last finite ones),
+        epoch_losses[n_epochs_done - 1] holds the non-finite loss.
+        """
+        args = self._args("run_epochs", params, data)
+        leaves = self._src.functions["run_epochs"].leaves
+        work = dict(zip(leaves, args))
+        n_rows = self._rows(work)
+        lrs = np.ascontiguousarray(lrs, dtype=np.float64).reshape(-1)
+        if batch_size is not None and not 1 <= int(batch_size) <= n_rows:
+            raise DataError(f"batch_size must be between 1 and the {n_rows} rows of data, "
+                            f"got {batch_size}")
+        orders = self._orders(orders, n_rows, len(lrs), batch_size)
+        vels = []
+        for p in self.params:
+            v = (velocity or {}).get(p.name)
+            vels.append(np.zeros(work[p].shape, self.dtype) if v is None
+                        else self._prepare(p, v))
+        losses, done = self._call("run_epochs", *args, *vels, orders, lrs,
+                                              0 if batch_size is None else int(batch_size),
+                                              float(momentum))
+        for p in [n for n in leaves if n.op == "param"]:
+            _copy_back(params, p.name, work[p])
+        for p, v in zip(self.params, vels):
+            if velocity is not None:
+                _copy_back(velocity, p.name, v)
+        return losses, int(done)
+
+    def _rows(self, work):
+        data = [n for n in work if n.op == "input" and n.dims]
+        return work[data[0]].shape[0] if data else 1
+
+    @staticmethod
+    def _orders(orders, n_rows, epochs, batch_size):
+        if batch_size is None or orders is None:
+            return np.arange(n_rows, dtype=np.int64)[None, :]
+        orders = np.ascontiguousarray(orders, dtype=np.int64)
+        if orders.ndim != 2 or orders.shape[1] != n_rows or orders.shape[0] < 1:
+            raise DataError(f"orders must have shape (epochs, {n_rows}), got {orders.shape}")
+        if orders.min() < 0 or orders.max() >= n_rows:
+            raise DataError(f"orders must index rows 0..{n_rows - 1}")
+        return orders
+
+    def export(self, path):
+        """Write a standalone module (NumPy + Numba only) with ``train(params, data, ...)``."""
+        cache.write_atomic(str(path), self.source)
+        return str(path)
+
+
+_copies = {}   # id(read-only array) -> (weakref to it, its writable copy)
+
+
+def _writable(arr):
+    """``arr``, or a writable copy of a read-only array (made once per array).
+
+    Numba types read-only arrays differently, so passing them would compile a second
+    version of every function; a read-only array cannot change, so its copy is reused.
+    """
+    if not isinstance(arr, np.ndarray) or arr.flags.writeable:
+        return arr
+    hit = _copies.get(id(arr))
+    if hit is not None and hit[0]() is arr:
+        return hit[1]
+    copy = np.array(arr, order="C")
+    try:
+        _copies[id(arr)] = (weakref.ref(arr, lambda _, k=id(arr): _copies.pop(k, None)), copy)
+    except TypeError:
+        pass
+    return copy
+
+
+def p_shape(p, g):
+    return g.shape if p.dims else ()
+
+
+def _by_name(values, what):
+    if values is None:
+        return {}
+    if not isinstance(values, dict):
+        raise DataError(f"{what} must be a dict of name -> array, got {type(values).__name__}")
+    return {(k.name if isinstance(k, Node) else k): v for k, v in values.items()}
+
+
+def _copy_back(target, name, arr):
+    """Write the trained values into the caller's array (a no-op when it is the same one)."""
+    old = target.get(name)
+    if isinstance(old, np.ndarray) and np.shares_memory(old, arr):
+        return
+    if isinstance(old, np.ndarray) and old.flags.writeable:
+        np.copyto(old, arr.reshape(old.shape), casting="unsafe")
+    else:
+        target[name] = arr.reshape(np.shape(old)) if old is not None else arr

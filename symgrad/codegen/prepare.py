@@ -1,0 +1,161 @@
+"""Graph preparation for code generation: hash-consing (CSE), small rewrites, names.
+
+The forward graph and the backward graph from ``symgrad.diff.reverse.backward``
+are merged into one DAG in which structurally identical nodes are one node
+(hash-consing), so a value the backward pass recomputes (``softmax(s)``,
+``1 - y``, ``X.T``) is computed once. A few local rewrites keep the emitted
+code close to what one would write by hand; each is exact.
+"""
+import builtins
+import keyword
+
+from symgrad.graph.names import comment_text, safe_identifier
+from symgrad.graph.node import Node, describe
+from symgrad.graph.registry import get_op
+from symgrad.graph.traverse import topo_order
+
+
+def _freeze(value):
+    if isinstance(value, (list, tuple)):
+        return tuple(_freeze(v) for v in value)
+    if isinstance(value, dict):
+        return tuple(sorted((k, _freeze(v)) for k, v in value.items()))
+    return value
+
+
+class Canon:
+    """Maps original nodes to canonical ones; identical structure -> one node."""
+
+    def __init__(self):
+        self.table = {}   # structural key -> canonical node
+        self.of = {}      # original node -> canonical node
+
+    def key(self, op, inputs, dims, dtype, attrs):
+        return (op, tuple(id(x) for x in inputs), dims, dtype, _freeze(attrs))
+
+    def make(self, op, inputs, dims, dtype, attrs, name=None):
+        key = self.key(op, inputs, dims, dtype, attrs)
+        node = self.table.get(key)
+        if node is None:
+            node = Node(op, inputs, dims, dtype, attrs, name)
+            self.table[key] = node
+        elif node.name is None and name is not None:
+            node.name = name
+        return node
+
+    def find(self, op, inputs, dims, dtype, attrs):
+        return self.table.get(self.key(op, inputs, dims, dtype, attrs))
+
+    def add(self, outputs):
+        """Canonicalise everything ``outputs`` depend on; returns their canonical nodes."""
+        for node in topo_order(list(outputs)):
+            if node in self.of:
+                continue
+            if node.op in ("input", "param"):
+                self.of[node] = node   # leaves are themselves
+                continue
+            inputs = tuple(self.of[x] for x in node.inputs)
+            self.of[node] = self._rewrite(node, inputs)
+        return [self.of[o] for o in outputs]
+
+    def _rewrite(self, node, inputs):
+        op, dims, attrs = node.op, node.dims, node.attrs
+        if op == "const":
+            return self.make("const", (), (), node.dtype, {"value": float(attrs["value"])})
+        folded = _fold(op, inputs, attrs)
+        if folded is not None:
+            return self.make("const", (), (), node.dtype, {"value": folded})
+        if len(inputs) == 2 and get_op(op).family == "elementwise":
+            # expand(c) next to an operand with all the dims: the constant broadcasts itself
+            inputs = tuple(x.inputs[0] if x.op == "expand" and x.inputs[0].op == "const"
+                           and inputs[1 - k].dims == dims else x for k, x in enumerate(inputs))
+        if op == "mul":
+            for k in (0, 1):
+                if _is_const(inputs[k], 1.0) and inputs[1 - k].dims == dims:
+                    return inputs[1 - k]          # 1 * g: the seed adjoint
+        if op in ("neg", "transpose") and inputs[0].op == op:
+            return inputs[0].inputs[0]            # -(-x), x.T.T
+        if op == "expand" and tuple(attrs["dims"]) == inputs[0].dims:
+            return inputs[0]
+        if op == "step":
+            # relu'(x) = step(x) = step(relu(x)): read the activation the forward pass
+            # already stored, so the pre-activation needs no buffer of its own.
+            r = self.find("relu", inputs, dims, node.dtype, {})
+            if r is not None:
+                inputs = (r,)
+        return self.make(op, inputs, dims, node.dtype, attrs, node.name)
+
+
+def _is_const(node, value):
+    return node.op == "const" and node.attrs["value"] == value
+
+
+def _fold(op, inputs, attrs):
+    """Fold an elementwise op of constants (dims ()) to a float, else None."""
+    if not inputs or op in ("count", "expand", "onehot") or any(x.op != "const" for x in inputs):
+        return None
+    if get_op(op).family != "elementwise":
+        return None
+    import numpy as np
+    node = Node(op, inputs, (), "float", attrs)
+    value = get_op(op).numpy(node, {}, *[np.float64(x.attrs["value"]) for x in inputs])
+    return float(value)
+
+
+# -- names -------------------------------------------------------------------------
+# Builtins and module names the generated code uses; never handed out as variables.
+_TAKEN = set(dir(builtins)) | set(keyword.kwlist) | {"np", "math", "numba", "njit"}
+
+# Base names of unnamed nodes, by op: short, like the letters of a derivation.
+_BASE = {"matmul": "mm", "sigmoid": "sig", "tanh": "th", "relu": "relu", "softplus": "sp",
+         "exp": "ex", "log": "lg", "sqrt": "sq", "abs": "ab", "add": "add", "sub": "sub",
+         "mul": "mul", "div": "div", "neg": "neg", "pow": "pw", "sum": "total", "mean": "avg",
+         "max": "mx", "softmax": "p", "log_softmax": "logp", "logsumexp": "lse",
+         "cross_entropy": "ce", "bce_logits": "bce", "step": "mask", "onehot": "onehot",
+         "clog": "lg", "clog_grad": "dlg", "equal": "eq", "sign": "sgn", "expand": "ex",
+         "transpose": "tr", "count": "cnt"}
+
+
+class Namer:
+    """Hands out unique identifiers; user names first, via ``safe_identifier``."""
+
+    def __init__(self):
+        self.used = set(_TAKEN)
+
+    def fresh(self, base):
+        base = safe_identifier(base)
+        name, k = base, 2
+        while name in self.used:
+            name, k = f"{base}{k}", k + 1
+        self.used.add(name)
+        return name
+
+
+def node_names(order, namer, adjoint_of=None, known=None):
+    """Identifier for every node in ``order``: user names, ``g_<name>`` for adjoints."""
+    names = dict(known or {})
+    for node in order:                      # user names first: they win collisions
+        if node.name is not None and node not in names:
+            names[node] = namer.fresh(node.name)
+    for node in order:
+        if node in names:
+            continue
+        fwd = (adjoint_of or {}).get(node)
+        if fwd is not None and fwd in names:
+            names[node] = namer.fresh("g_" + names[fwd])
+        else:
+            names[node] = namer.fresh(_BASE.get(node.op, node.op))
+    return names
+
+
+def comment_for(node, names, adjoint_of=None):
+    """A comment naming the node: the user's name, ``dL/d<node>`` for an adjoint, or
+    the op applied to its inputs' variables. Escaped with ``comment_text``."""
+    if node.name is not None:
+        return comment_text(node.name)
+    fwd = (adjoint_of or {}).get(node)
+    if fwd is not None:
+        return comment_text("dL/d" + (fwd.name or names.get(fwd, "?")))
+    args = ", ".join(repr(x.attrs["value"]) if x.op == "const" else names.get(x, describe(x, 0))
+                     for x in node.inputs)
+    return comment_text(f"{node.op}({args})")

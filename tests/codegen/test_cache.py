@@ -1,0 +1,88 @@
+"""The generated module and Numba's compiled code are reused by a second process."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+from symgrad.codegen import cache, compile
+from tests.cases import sigmoid_perceptron
+
+SCRIPT = """
+import json, time
+import numpy as np
+from tests.cases import sigmoid_perceptron
+from symgrad.codegen import compile
+loss, params, data = sigmoid_perceptron(n=30)
+t0 = time.perf_counter()
+fn = compile(loss, params)
+value, grads = fn.loss_and_grad({"w": data["w"]}, x=data["x"], y=data["y"])
+seconds = time.perf_counter() - t0
+stats = fn.module.loss_and_grad.stats
+print(json.dumps({"path": fn.path, "value": value, "seconds": seconds,
+                  "hits": sum(stats.cache_hits.values()),
+                  "misses": sum(stats.cache_misses.values())}))
+"""
+
+
+def run_process(cache_dir):
+    env = {**os.environ, cache.ENV_VAR: str(cache_dir)}
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
+    out = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True,
+                         text=True, check=True, cwd=root)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_second_process_loads_from_cache(tmp_path):
+    first = run_process(tmp_path)
+    assert first["misses"] >= 1 and first["hits"] == 0
+    files = sorted(os.listdir(os.path.join(tmp_path, "__pycache__")))
+    assert any(f.endswith(".nbi") for f in files) and any(f.endswith(".nbc") for f in files)
+    second = run_process(tmp_path)
+    assert second["path"] == first["path"] and second["value"] == first["value"]
+    assert second["hits"] >= 1 and second["misses"] == 0       # nothing recompiled
+    assert second["seconds"] < first["seconds"]
+
+
+def test_module_file_is_named_by_content_and_rewritten_if_damaged(tmp_path):
+    src = "x = 1\n"
+    path = cache.store(src, str(tmp_path))
+    assert os.path.basename(path) == cache.module_name(src) + ".py"
+    with open(path, "w") as f:
+        f.write("x = 2  # damaged\n")
+    assert cache.store(src, str(tmp_path)) == path and open(path).read() == src
+
+
+def test_unwritable_cache_dir_falls_back_with_warning(tmp_path, monkeypatch):
+    blocked = tmp_path / "file"
+    blocked.write_text("not a directory")
+    monkeypatch.setenv(cache.ENV_VAR, str(blocked / "sub"))
+    import pytest
+    with pytest.warns(RuntimeWarning, match="not writable"):
+        path = cache.cache_dir()
+    assert os.path.isdir(path)
+
+
+def test_float_dtype_is_part_of_the_module():
+    loss, params, data = sigmoid_perceptron()
+    f64, f32 = compile(loss, params), compile(loss, params, dtype=np.float32)
+    assert f64.path != f32.path and "np.float32" in f32.source
+
+
+def test_damaged_numba_cache_is_a_miss(tmp_path, monkeypatch):
+    import pytest
+    from tests.cases import linear_regression
+    monkeypatch.setenv(cache.ENV_VAR, str(tmp_path))
+    loss, params, data = linear_regression()
+    args = ({"w": data["w"]},), {"x": data["x"], "y": data["y"]}
+    fn = compile(loss, params)
+    want = fn.loss(*args[0], **args[1])
+    pycache = tmp_path / "__pycache__"
+    for f in pycache.iterdir():                      # truncate the index and object files
+        f.write_bytes(f.read_bytes()[:10])
+    cache._loaded.pop(fn.path)                       # import it afresh, as a new process would
+    with pytest.warns(RuntimeWarning, match="damaged"):
+        got = compile(loss, params).loss(*args[0], **args[1])
+    assert got == want

@@ -1,0 +1,130 @@
+"""Compiled loss and gradients equal the NumPy evaluator on the model corpus."""
+import numpy as np
+import pytest
+
+import symgrad as sg
+from symgrad.codegen import compile
+from symgrad.diff.reverse import backward
+from symgrad.errors import DataError, DimError
+from symgrad.graph.evaluate import evaluate
+from tests.cases import corpus, sigmoid_perceptron, softmax_regression
+
+CORPUS = corpus()
+FLOAT32_CASES = ["sigmoid_perceptron", "logistic_regression", "softmax_regression", "mlp2_relu"]
+
+
+def split(params, data):
+    names = {p.name for p in params}
+    return ({k: v for k, v in data.items() if k in names},
+            {k: v for k, v in data.items() if k not in names})
+
+
+def reference(loss, params, data):
+    grads, _ = backward(loss, params)
+    values = evaluate([loss] + [grads[p] for p in params], data)
+    return float(values[0]), [np.asarray(v) for v in values[1:]]
+
+
+def rel_err(got, want):
+    got, want = np.asarray(got, np.float64), np.asarray(want, np.float64)
+    return float(np.max(np.abs(got - want)) / max(np.max(np.abs(want)), 1e-300))
+
+
+@pytest.mark.parametrize("case", sorted(CORPUS))
+def test_float64_matches_evaluator(case):
+    loss, params, data = CORPUS[case]()
+    fn = compile(loss, params)
+    p, d = split(params, data)
+    value, grads = fn.loss_and_grad(p, **d)
+    want_value, want_grads = reference(loss, params, data)
+    assert rel_err(value, want_value) <= 1e-12
+    for param, want in zip(params, want_grads):
+        assert grads[param.name].shape == np.shape(data[param.name])
+        assert rel_err(grads[param.name], want) <= 1e-12, param.name
+
+
+@pytest.mark.parametrize("case", FLOAT32_CASES)
+def test_float32_matches_evaluator(case):
+    loss, params, data = CORPUS[case]()
+    fn = compile(loss, params, dtype=np.float32)
+    p, d = split(params, data)
+    value, grads = fn.loss_and_grad(p, **d)
+    want_value, want_grads = reference(loss, params, data)
+    assert rel_err(value, want_value) <= 1e-5
+    for param, want in zip(params, want_grads):
+        assert grads[param.name].dtype == np.float32
+        assert rel_err(grads[param.name], want) <= 2e-5, param.name
+
+
+def test_forward_loss_and_outputs():
+    loss, params, data = softmax_regression()
+    X, W, b = [n for n in sg.graph.topo_order(loss) if n.name in ("X", "W", "b")]
+    logits = sg.graph.topo_order(loss)
+    z = next(n for n in logits if n.op == "add" and n.dims == ("N", "C"))
+    fn = compile(loss, params, outputs=[z])
+    p, d = split(params, data)
+    assert rel_err(fn.loss(p, **d), reference(loss, params, data)[0]) <= 1e-12
+    got = fn.predict(p, X=d["X"])                       # labels are not needed for the logits
+    assert rel_err(got, data["X"] @ data["W"] + data["b"]) <= 1e-12
+
+
+def test_named_node_output_and_errors():
+    X, t, w = sg.tensor("X", ("N", "d")), sg.tensor("t", ("N",)), sg.param("w", ("d",))
+    y = sg.sigmoid(X @ w).named("y hat")                # a name that is not an identifier
+    fn = compile(sg.sum((t - y) ** 2), [w])
+    rng = np.random.default_rng(0)
+    Xd, wd = rng.normal(size=(5, 3)), rng.normal(size=3)
+    assert rel_err(fn.output("y hat", {"w": wd}, X=Xd), 1 / (1 + np.exp(-Xd @ wd))) <= 1e-12
+    code = [line.split("#", 1)[0] for line in fn.source.splitlines()]
+    assert not any("y hat" in line for line in code)     # user text only in comments
+    with pytest.raises(DimError, match="'X'"):
+        fn.loss({"w": wd}, X=rng.normal(size=(5, 4)), t=np.zeros(5))
+    with pytest.raises(DataError, match="'t'"):
+        fn.loss({"w": wd}, X=Xd)
+
+
+def test_hostile_names_stay_out_of_code():
+    X = sg.tensor('len("abc")#', ("N", "d"))
+    w = sg.param("np", ("d",))
+    fn = compile(sg.sum(sg.exp(X @ w)), [w])
+    assert not any('len("abc")' in line.split("#", 1)[0] for line in fn.source.splitlines())
+    rng = np.random.default_rng(1)
+    Xd, wd = rng.normal(size=(4, 2)), rng.normal(size=2)
+    g = fn.grad({"np": wd}, **{'len("abc")#': Xd})
+    assert rel_err(g["np"], Xd.T @ np.exp(Xd @ wd)) <= 1e-12
+
+
+def test_perceptron_source_is_short_and_mirrors_the_rule():
+    loss, params, _ = sigmoid_perceptron()
+    src = compile(loss, params).source
+    gradient = src[src.index("def loss_and_grad"):src.index("def loss(")]
+    assert len(gradient.splitlines()) <= 30
+    assert "_sg_sigmoid(" in gradient and "(1.0 - " in gradient   # sigma (1 - sigma)
+    assert "_sg_gemv(x, g_mm, g_w, _SG_TN)" in gradient            # x^T @ delta, no copy
+    assert "for i in range(N):" in gradient and gradient.count("for ") == 1   # one fused loop
+
+
+def test_every_op_family_in_one_model():
+    """max, logsumexp, log_softmax, softmax along the batch, mean along an axis, sqrt, abs,
+    log, division, a cube, a transpose in a loop, vector products and a scalar param."""
+    rng = np.random.default_rng(0)
+    X, Y = sg.tensor("X", ("N", "d")), sg.tensor("Y", ("N", "C"))
+    w, W, V, b = sg.param("w", ("d",)), sg.param("W", ("d", "C")), sg.param("V", ("C", "d")), \
+        sg.param("b")
+    z, u = X @ W, X @ w
+    loss = (sg.sum(sg.max(z, axis="C")) + sg.mean(sg.logsumexp(z, axis="C"))
+            - sg.sum(Y * sg.log_softmax(z, axis="C")) + sg.sum(sg.softmax(z, axis="N") * Y)
+            + sg.sum(sg.mean(z, axis="N") ** 2) + sg.max(u) + (w @ w) + sg.sum(w @ W)
+            + sg.sum(sg.sqrt(sg.abs(u) + 1.0) + sg.log(sg.exp(u) + 2.0))
+            + sg.sum(-(u ** 3) / (1.0 + u * u)) + sg.sum((W + V.T) ** 2) * 0.5 + b * b)
+    params = [w, W, V, b]
+    data = {"X": rng.normal(size=(6, 4)), "Y": rng.random((6, 3)), "w": rng.normal(size=4),
+            "W": rng.normal(size=(4, 3)), "V": rng.normal(size=(3, 4)), "b": np.array(0.2)}
+    fn = compile(loss, params)
+    p, d = split(params, data)
+    value, grads = fn.loss_and_grad(p, **d)
+    want_value, want_grads = reference(loss, params, data)
+    assert rel_err(value, want_value) <= 1e-12 and rel_err(fn.loss(p, **d), want_value) <= 1e-12
+    for param, want in zip(params, want_grads):
+        assert rel_err(grads[param.name], want) <= 1e-12, param.name
+    assert grads["b"].shape == ()
