@@ -10,7 +10,7 @@ import weakref
 
 import numpy as np
 
-from symgrad.codegen import cache
+from symgrad.codegen import cache, trainloop
 from symgrad.codegen.module import Source
 from symgrad.diff.reverse import check_loss, check_params
 from symgrad.errors import DataError, DeclarationError
@@ -170,6 +170,13 @@ class CompiledModel:
         """
         args = self._args("run_epochs", params, data)
         leaves = self._src.functions["run_epochs"].leaves
+        odd = trainloop.unbatchable(self._src, leaves) if batch_size is not None else []
+        if odd:
+            raise DataError(
+                f"cannot take minibatches along dim {trainloop.batch_dim(self._src)!r}: it must "
+                f"be the first dim of every data tensor that has it and of no param, but "
+                f"{', '.join(n.display for n in odd)} disagree; train full batch "
+                "(batch_size=None)")
         work = dict(zip(leaves, args))
         n_rows = self._rows(work)
         lrs = np.ascontiguousarray(lrs, dtype=np.float64).reshape(-1)
@@ -243,7 +250,7 @@ def _by_name(values, what):
     if values is None:
         return {}
     if not isinstance(values, dict):
-        raise DataError(f"{what} must be a dict of name -> array, got {type(values).__name__}")
+        raise TypeError(f"{what} must be a dict of name -> array, got {type(values).__name__}")
     return {(k.name if isinstance(k, Node) else k): v for k, v in values.items()}
 
 

@@ -22,8 +22,24 @@ def name_literal(name):
 
 
 def batch_dim(src):
-    """The batch dim: the first dim of the first data tensor (None without data)."""
-    return src.data[0].dims[0] if src.data and src.data[0].dims else None
+    """The batch dim, by the reference loop's rule (``symgrad.train.reference.
+    infer_batch_dim``): a dim every data tensor has ("N" if it is one), else the first
+    tensor's first dim; None without data."""
+    tensors = [n for n in src.data if n.dims]
+    if not tensors:
+        return None
+    common = set(tensors[0].dims).intersection(*(n.dims for n in tensors[1:]))
+    if "N" in common:
+        return "N"
+    return next((d for d in tensors[0].dims if d in common), tensors[0].dims[0])
+
+
+def unbatchable(src, leaves):
+    """Leaves that minibatches cannot slice: a param with the batch dim, or a data tensor
+    whose batch dim is not its first (the fused loop gathers leading rows only)."""
+    B = batch_dim(src)
+    return [n for n in leaves if B is not None and B in n.dims
+            and (n.op != "input" or n.dims[0] != B)]
 
 
 class _Loop:

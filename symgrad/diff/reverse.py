@@ -23,9 +23,12 @@ def check_params(loss, params):
     check_loss(loss)
     if isinstance(params, Node):
         params = [params]
+    if not isinstance(params, (list, tuple)):
+        raise DeclarationError(f"params must be a param node or a list of them, got "
+                               f"{type(params).__name__}: {params!r}")
     params = list(params)
     graph = set(topo_order(loss))
-    for p in params:
+    for k, p in enumerate(params):
         if not isinstance(p, Node) or p.op not in ("param", "input"):
             raise DeclarationError(f"can only differentiate with respect to declared "
                                    f"params or tensors, got {p!r}")
@@ -34,6 +37,8 @@ def check_params(loss, params):
         if p.dtype == INT:
             raise DeclarationError(f"{p.display} is an integer tensor (labels); it has no "
                                    "gradient")
+        if any(q is p for q in params[:k]):
+            raise DeclarationError(f"{p.display} is listed twice in params")
     return params
 
 
