@@ -29,6 +29,10 @@ def latex_text(text):
     return _LATEX_SPECIAL.sub(lambda m: _TEXT_ESCAPES.get(m.group(1), "\\" + m.group(1)), text)
 
 
+# Inside \mathrm{} (math mode) the text-mode \textbackslash and friends are errors.
+_MATH_ESCAPES = {"\\": r"\backslash ", "^": r"\wedge ", "~": r"\sim "}
+
+
 def latex_name(name):
     """LaTeX for a display name: Greek letters, ``bar_`` adjoints, layer superscripts."""
     bar = name.startswith("bar_")
@@ -38,10 +42,8 @@ def latex_name(name):
     elif len(stem) == 1 and stem.isalpha():
         body = stem
     else:
-        escaped = _LATEX_SPECIAL.sub(lambda m: "\\" + m.group(1) if m.group(1) not in "\\^~"
-                                     else r"\textasciicircum{}" if m.group(1) == "^"
-                                     else r"\textasciitilde{}" if m.group(1) == "~"
-                                     else r"\textbackslash{}", stem)
+        escaped = _LATEX_SPECIAL.sub(lambda m: _MATH_ESCAPES.get(m.group(1), "\\" + m.group(1)),
+                                     stem)
         body = r"\mathrm{%s}" % escaped
     if bar:
         body = r"\bar{%s}" % body

@@ -44,10 +44,21 @@ def _max_element(ctx, node, idx):
 
 
 def _max_local(ctx, node, k, idx_out, idx_in):
-    """d max_j x_ij / d x_ij' = [x_ij' = m_i]: the gradient goes to the maximal entries."""
-    kept = [d for d in node.inputs[0].dims if d not in node.attrs["axes"]]
-    hit = F.onehot(ctx.ref(node.inputs[0], idx_in), ctx.ref(node, idx_out))
-    return hit * sp.Mul(*[sp.KroneckerDelta(idx_out[d], idx_in[d]) for d in kept])
+    """d max_j x_ij / d x_ij' = [x_ij' = m_i] / #{j: x_ij = m_i}: ties share the gradient
+    evenly (a valid subgradient, as autograd and JAX do)."""
+    x, axes = node.inputs[0], node.attrs["axes"]
+    kept = [d for d in x.dims if d not in axes]
+    hit = F.onehot(ctx.ref(x, idx_in), ctx.ref(node, idx_out))
+    inner, limits = _bind_fresh(ctx, idx_out, axes)
+    ties = sp.Sum(F.onehot(ctx.ref(x, inner), ctx.ref(node, idx_out)), *limits)
+    return hit / ties * sp.Mul(*[sp.KroneckerDelta(idx_out[d], idx_in[d]) for d in kept])
+
+
+def _max_vjp(g, y):
+    x, axes = y.inputs[0], y.attrs["axes"]
+    mask = apply("equal", x, expand(y, x.dims))
+    ties = expand(apply("sum", mask, axes=axes), x.dims)
+    return expand(g, x.dims) * mask / ties
 
 
 def expand(g, dims):
@@ -73,8 +84,7 @@ register(OpDef("mean", "reduction", reduction_infer("mean"),
                (lambda g, y: expand(g / count(y.attrs["axes"]), y.inputs[0].dims),), label="mean",
                code={"reduce": "mean"}))
 register(OpDef("max", "reduction", reduction_infer("max"), _max_element, _np_reduce(np.max),
-               (lambda g, y: expand(g, y.inputs[0].dims)
-                * apply("equal", y.inputs[0], expand(y, y.inputs[0].dims)),), label="max",
+               (_max_vjp,), label="max",
                local=_max_local,
                code={"reduce": "max"}))
 

@@ -114,11 +114,16 @@ def check_validation_data(loss, param_nodes, params, validation_data, dtype):
     return arrays
 
 
-def batch_size_for(batch_size, sizes, batch_dim):
-    """Check ``batch_size`` (None = full batch) against the number of rows."""
+def batch_size_for(batch_size, sizes, batch_dim, param_nodes=()):
+    """Check ``batch_size`` (None = full batch) against the number of rows, and that no
+    param has the batch dim (a minibatch of data cannot be matched with a whole param)."""
     if batch_size is None:
         return None
     if batch_dim is None:
         raise DeclarationError("batch_size was given but the loss has no data tensor to batch")
+    for p in param_nodes:
+        if batch_dim in p.dims:
+            raise DataError(f"cannot take minibatches along dim {batch_dim!r}: param {p.name!r} "
+                            f"has dims {p.dims}; train it full batch (batch_size=None)")
     n = sizes[batch_dim]
     return check_int(batch_size, f"batch_size (dim {batch_dim!r} has {n} rows)", 1, n)

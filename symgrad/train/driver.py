@@ -138,7 +138,7 @@ class _Trainer:
                                                               dtype)
         self.val = check_validation_data(loss, param_nodes, params, validation_data, dtype)
         self.batch_dim = getattr(model, "batch_dim", None) or infer_batch_dim(loss)
-        self.batch_size = batch_size_for(batch_size, sizes, self.batch_dim)
+        self.batch_size = batch_size_for(batch_size, sizes, self.batch_dim, param_nodes)
         self.n_rows = sizes.get(self.batch_dim)
         self.rng = np.random.default_rng(seed) if shuffle and self.batch_size else None
         self.velocity = ({k: np.zeros_like(v) for k, v in self.params.items()}
