@@ -11,6 +11,7 @@ import re
 from symgrad.codegen.jit import JIT
 
 from symgrad.graph.node import INT
+from symgrad.graph.traverse import batch_dim as batch_dim_of
 
 
 def name_literal(name):
@@ -22,16 +23,8 @@ def name_literal(name):
 
 
 def batch_dim(src):
-    """The batch dim, by the reference loop's rule (``symgrad.train.reference.
-    infer_batch_dim``): a dim every data tensor has ("N" if it is one), else the first
-    tensor's first dim; None without data."""
-    tensors = [n for n in src.data if n.dims]
-    if not tensors:
-        return None
-    common = set(tensors[0].dims).intersection(*(n.dims for n in tensors[1:]))
-    if "N" in common:
-        return "N"
-    return next((d for d in tensors[0].dims if d in common), tensors[0].dims[0])
+    """The batch dim of the model's data tensors (``symgrad.graph.traverse.batch_dim``)."""
+    return batch_dim_of(src.data)
 
 
 def unbatchable(src, leaves):

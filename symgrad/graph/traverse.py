@@ -45,3 +45,16 @@ def dim_names(outputs):
         for d in node.dims:
             seen.setdefault(d, None)
     return list(seen)
+
+
+def batch_dim(tensors):
+    """The dim minibatches slice: one every data tensor has ("N" if it is one, else the
+    first such dim of the first tensor); with no common dim, the first tensor's first
+    dim; None without data. One rule for the compiled loop and the reference loop."""
+    tensors = [n for n in tensors if n.dims]
+    if not tensors:
+        return None
+    common = set(tensors[0].dims).intersection(*(n.dims for n in tensors[1:]))
+    if "N" in common:
+        return "N"
+    return next((d for d in tensors[0].dims if d in common), tensors[0].dims[0])

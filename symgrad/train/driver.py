@@ -18,7 +18,7 @@ from symgrad.train.checks import (batch_size_for, check_int, check_momentum,
                                   resolve_model)
 from symgrad.train.history import History
 from symgrad.train.metrics import head_from
-from symgrad.train.reference import NumpyModel, infer_batch_dim
+from symgrad.train.reference import NumpyModel, copy_arrays, infer_batch_dim, restore_arrays
 from symgrad.train.schedules import learning_rates
 
 ON_DIVERGENCE = ("raise", "stop")
@@ -234,7 +234,7 @@ class _Trainer:
             orders = np.stack([self.rng.permutation(self.n_rows) for _ in range(k)])
             orders = orders.astype(np.int64)
         lrs = self.lrs[first:first + k]
-        saved = _copy(self.params), _copy(self.velocity)
+        saved = copy_arrays(self.params), copy_arrays(self.velocity)
         losses, done = self._call(self.params, self.velocity, orders, lrs)
         finished = _finite_prefix(losses, done)
         dur = (time.perf_counter() - t0) / max(finished, 1)
@@ -259,8 +259,8 @@ class _Trainer:
         restore the chunk's starting point and replay its finite epochs: same orders and
         rates, so the same result.
         """
-        _restore(self.params, saved[0])
-        _restore(self.velocity, saved[1])
+        restore_arrays(self.params, saved[0])
+        restore_arrays(self.velocity, saved[1])
         if finished:
             self._call(self.params, self.velocity, None if orders is None else orders[:finished],
                        lrs[:finished])
@@ -321,16 +321,6 @@ def _finite_prefix(losses, done):
     diverging epoch in ``done``)."""
     ok = np.isfinite(losses[:done])
     return int(done if ok.all() else np.argmin(ok))
-
-
-def _copy(arrays):
-    return None if arrays is None else {k: v.copy() for k, v in arrays.items()}
-
-
-def _restore(arrays, saved):
-    if arrays is not None:
-        for k, v in saved.items():
-            arrays[k][...] = v
 
 
 def _input_leaves(node):

@@ -39,7 +39,7 @@ from symgrad.diff.reverse import backward, check_loss, check_params
 from symgrad.errors import DataError, DeclarationError
 from symgrad.graph.bind import bind
 from symgrad.graph.evaluate import run_graph
-from symgrad.graph.traverse import leaves, topo_order
+from symgrad.graph.traverse import batch_dim, leaves, topo_order
 
 
 class NumpyModel:
@@ -111,11 +111,11 @@ class NumpyModel:
 
     def _epochs(self, arrays, sizes, batches, lrs, momentum, velocity, params, losses):
         for e, lr in enumerate(lrs):
-            snapshot = _copy(params), _copy(velocity)
+            snapshot = copy_arrays(params), copy_arrays(velocity)
             loss = self._run_epoch(arrays, sizes, batches(e), lr, momentum, velocity, params)
             if not (np.isfinite(loss) and all(np.all(np.isfinite(v)) for v in params.values())):
-                _restore(params, snapshot[0])
-                _restore(velocity, snapshot[1])
+                restore_arrays(params, snapshot[0])
+                restore_arrays(velocity, snapshot[1])
                 losses[e] = loss if not np.isfinite(loss) else np.inf
                 return losses, e
             losses[e] = loss
@@ -169,15 +169,8 @@ class NumpyModel:
 
 
 def infer_batch_dim(loss):
-    """The batch dim: a dim every data tensor has ("N" if it is one; else the first such
-    dim of the first tensor); with no common dim, the first tensor's first dim."""
-    tensors = [n for n in leaves(loss, "input") if n.dims]
-    if not tensors:
-        return None
-    common = set(tensors[0].dims).intersection(*(n.dims for n in tensors[1:]))
-    if "N" in common:
-        return "N"
-    return next((d for d in tensors[0].dims if d in common), tensors[0].dims[0])
+    """The batch dim of ``loss``'s data tensors (``symgrad.graph.traverse.batch_dim``)."""
+    return batch_dim(leaves(loss, "input"))
 
 
 def find_node(loss, node_or_name):
@@ -194,11 +187,11 @@ def find_node(loss, node_or_name):
     raise DeclarationError(f"no node named {node_or_name!r} in the loss graph; named: {named}")
 
 
-def _copy(arrays):
+def copy_arrays(arrays):
     return None if arrays is None else {k: v.copy() for k, v in arrays.items()}
 
 
-def _restore(arrays, saved):
+def restore_arrays(arrays, saved):
     if arrays is not None:
         for k, v in saved.items():
             arrays[k][...] = v
