@@ -86,3 +86,33 @@ def test_damaged_numba_cache_is_a_miss(tmp_path, monkeypatch):
     with pytest.warns(RuntimeWarning, match="damaged"):
         got = compile(loss, params).loss(*args[0], **args[1])
     assert got == want
+
+
+def test_versions_are_part_of_the_cache_key():
+    loss, params, _ = sigmoid_perceptron()
+    fn = compile(loss, params)
+    import numba
+    assert f"numba {numba.__version__}" in fn.source.splitlines()[1]
+    assert "symgrad" in fn.source.splitlines()[1]
+
+
+def test_two_processes_compiling_at_once_share_a_sound_cache(tmp_path):
+    """Two cold processes race on one empty cache dir; both get the right numbers and a
+    third process then loads the module they wrote."""
+    env = {**os.environ, cache.ENV_VAR: str(tmp_path)}
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
+    racers = [subprocess.Popen([sys.executable, "-c", SCRIPT], env=env, cwd=root,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+              for _ in range(2)]
+    results = []
+    for proc in racers:
+        out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err
+        results.append(json.loads(out.strip().splitlines()[-1]))
+    assert results[0]["path"] == results[1]["path"]
+    assert results[0]["value"] == results[1]["value"]
+    third = run_process(tmp_path)
+    assert third["value"] == results[0]["value"] and third["hits"] >= 1
+    modules = [f for f in os.listdir(tmp_path) if f.endswith(".py")]
+    assert len(modules) == 1 and not [f for f in os.listdir(tmp_path) if ".tmp" in f]
