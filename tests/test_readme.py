@@ -20,3 +20,13 @@ def test_ci_runs_the_readme_commands():
     ci = (ROOT / ".ci" / "run").read_text()
     for command in quickstart_commands():
         assert f"bash -c '{command}'" in ci, command
+
+
+def test_derive_example_prints_what_the_readme_shows(capsys):
+    text = (ROOT / "README.md").read_text()
+    section = text.split("## Derive an update rule", 1)[1].split("\n## ", 1)[0]
+    code, shown = re.findall(r"```(?:python|text)\n(.+?)\n```", section, re.S)[:2]
+    namespace = {}
+    exec(compile(code, "README.md", "exec"), namespace)  # the README's own example code
+    assert capsys.readouterr().out.strip() == shown.strip()
+    assert str(namespace["der"].gradient) in section
