@@ -11,6 +11,7 @@ from symgrad.codegen.emit import Body, Module
 from symgrad.codegen.jit import JIT
 from symgrad.codegen.prepare import Canon, Namer, node_names
 from symgrad.codegen.schedule import Plan
+from symgrad.diff.notation import Notation
 from symgrad.diff.reverse import backward
 from symgrad.graph.names import comment_text
 from symgrad.graph.traverse import dim_names, topo_order
@@ -48,6 +49,7 @@ class Source:
             adjoint_of[g] = p
         namer = Namer()
         names = node_names(self.data + self.all_params, namer)
+        names = lecture_names(loss, canon, namer, names)
         names = node_names(order, namer, adjoint_of, names)
         self.m = Module(namer, names, self.dtype, dim_names(everything))
         self.m.adjoint_of = adjoint_of
@@ -217,3 +219,19 @@ def _version(package):
         return version(package)
     except PackageNotFoundError:
         return "unknown"
+
+
+def lecture_names(loss, canon, namer, names):
+    """Forward nodes take the names their derivation gives them (``sigma``, ``delta``,
+    ``z1``, ``h``), so the code reads like the update rule; user names win collisions.
+    Adjoints then follow as ``g_sigma``, ``g_delta``."""
+    names = dict(names)
+    notation = Notation([loss], loss=loss)
+    forward = [n for n in topo_order(loss) if not n.is_leaf and n.op not in ("count", "transpose")]
+    for user_named in (True, False):
+        for node in forward:
+            c = canon.of.get(node)
+            if c is None or c in names or (node.name is not None) != user_named:
+                continue
+            names[c] = namer.fresh(node.name if user_named else notation.names[node])
+    return names
