@@ -1,4 +1,4 @@
-"""Shared pieces of the reliability suite: the public entry points (some land later),
+"""Shared pieces of the reliability suite: the public entry points,
 small models with good data, and a guard proving a call failed before doing any work."""
 import contextlib
 import importlib
@@ -13,31 +13,17 @@ from symgrad.graph.registry import OPS
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def codegen_ready():
-    """True once the compiler has landed: marked by ``.codegen-done`` while it is being
-    written, then committed (in the git index); outside a checkout, always."""
-    if os.path.exists(os.path.join(ROOT, ".codegen-done")):
-        return True
-    index = os.path.join(ROOT, ".git", "index")
-    if not os.path.exists(index):
-        return True
-    with open(index, "rb") as f:
-        return b"symgrad/codegen/model.py" in f.read()
-
-
 def api(name):
-    """``sg.<name>`` if the public API has it, else the stage's own export, else None."""
-    if name == "compile" and not codegen_ready():
-        return None
-    try:
-        return getattr(sg, name)   # compile and fit load lazily on first use
-    except Exception:  # noqa: BLE001 - a stage being written may not import yet
-        return None
+    """``sg.<name>``: compile and fit load lazily on first use; an import failure is a
+    test failure, never a skip."""
+    return getattr(sg, name)
 
 
 def need(name):
-    """A skip marker for rows and tests that need ``sg.<name>``."""
-    return pytest.mark.skipif(api(name) is None, reason=f"sg.{name} has not landed yet")
+    """Marks rows and tests that use ``sg.<name>`` (for readability: it never skips, and a
+    missing entry point fails here, loudly)."""
+    api(name)
+    return pytest.mark.uses(name)
 
 
 # -- small models ---------------------------------------------------------------------------
@@ -88,12 +74,8 @@ def no_work(monkeypatch, model=None):
     with monkeypatch.context() as m:
         for op in OPS.values():
             m.setattr(op, "numpy", _forbidden(f"op {op.name!r}"))
-        if codegen_ready():
-            try:
-                cache = importlib.import_module("symgrad.codegen.cache")
-                m.setattr(cache, "store", _forbidden("code generation (cache.store)"))
-            except Exception:  # noqa: BLE001
-                pass
+        cache = importlib.import_module("symgrad.codegen.cache")
+        m.setattr(cache, "store", _forbidden("code generation (cache.store)"))
         if model is not None:
             for attr in ("run_epochs", "loss", "grad", "loss_and_grad"):
                 if callable(getattr(model, attr, None)):
