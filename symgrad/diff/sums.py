@@ -64,7 +64,3 @@ def _delta_partner(factor, k):
 def _has_delta(expr, k):
     return any(_delta_partner(f, k) is not None for f in sp.Mul.make_args(expr))
 
-
-def pull_constants(expr):
-    """Move numeric coefficients and index-free factors out of every Sum."""
-    return collapse(expr)

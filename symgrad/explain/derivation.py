@@ -12,7 +12,8 @@ from symgrad.diff.index_eval import eval_index_expr
 from symgrad.diff.reverse import backward, check_params
 from symgrad.diff.sweep import sweep as run_sweep
 from symgrad.explain.rules import ALPHA, Definitions, UpdateRule, UpdateRules
-from symgrad.explain.steps import chain_steps, declare_steps, model_steps
+from symgrad.explain.steps import (HEADINGS, Step, chain_steps, declare_steps, model_steps,
+                                   section_of)
 from symgrad.graph.bind import bind
 from symgrad.graph.evaluate import run_graph
 from symgrad.graph.traverse import topo_order
@@ -196,20 +197,15 @@ class Derivation:
 
 
 def _rule_step(rule):
-    from symgrad.explain.steps import Step
     return Step("update", getattr(rule, "param", None), str(rule), rule.to_latex())
-
-
-_TITLES = {"declare": "Declared", "model": "Model", "loss": "Loss",
-           "chain": "Backward pass (chain rule, loss first)", "update": "Update rules"}
 
 
 def _section_text(steps):
     last = None
     for step in steps:
-        section = {"local": "chain", "result": "chain", "simplify": "chain"}.get(step.kind, step.kind)
-        if section != last and section in _TITLES:
-            yield f"-- {_TITLES[section]} --"
+        section = section_of(step)
+        if section != last and section in HEADINGS:
+            yield f"-- {HEADINGS[section]} --"
             last = section
         yield step.text
 

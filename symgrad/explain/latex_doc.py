@@ -1,16 +1,13 @@
 """A derivation as LaTeX: an ``aligned`` block for notebooks, or a whole document."""
-
-_HEADINGS = {"declare": "Declared", "model": "Model", "loss": "Loss",
-             "chain": "Backward pass (chain rule, from the loss down)", "update": "Update rules"}
-_SECTION = {"local": "chain", "result": "chain", "simplify": "chain"}
+from symgrad.explain.steps import HEADINGS, section_of
 
 
 def derivation_latex(der, document=False):
     rows, last = [], None
     for step in der.steps:
-        section = _SECTION.get(step.kind, step.kind)
+        section = section_of(step)
         if section != last:
-            rows.append(r"&\textbf{%s}" % _HEADINGS.get(section, section))
+            rows.append(r"&\textbf{%s}" % HEADINGS.get(section, section))
             last = section
         if step.kind == "update":
             rows.append(step.latex.replace("\\begin{aligned}\n", "").replace("\n\\end{aligned}", ""))

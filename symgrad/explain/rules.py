@@ -32,11 +32,10 @@ class Definitions:
         self.notation = notation
         self.order = []          # names, in the order they are printed
         self.table = {}          # name -> (lhs, rhs, names used by rhs)
-        by_name = {notation.names[n]: n for n in forward if n in notation.names}
-        wanted = set().union(*[names_in(r) for r in roots]) if roots else set()
+        wanted = set().union(*map(names_in, roots))
         self._add_adjoints(wanted, kept, closed)
         candidates = [n for n in forward if not n.is_leaf and n.op != "transpose"]
-        wanted |= set().union(*[u for _, _, u in self.table.values()]) if self.table else set()
+        wanted |= set().union(*[used for _, _, used in self.table.values()])
         shown = {n for n in candidates if notation.names.get(n) in wanted}
         shown |= _named_ancestors(shown, candidates)
         inline = frozenset(n for n in candidates if n not in shown)
@@ -45,7 +44,6 @@ class Definitions:
                 idx = notation.canonical(node)
                 rhs = ElementContext(notation, inline=inline).element(node, idx)
                 self._put(notation.names[node], notation.symbol(node, idx), rhs)
-        del by_name
 
     def _add_adjoints(self, wanted, kept, closed):
         todo = [k for k in kept if "bar_" + self.notation.names[k] in wanted]

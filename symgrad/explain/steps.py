@@ -6,9 +6,18 @@ import sympy as sp
 
 from symgrad.diff.symbolic import ElementContext
 from symgrad.explain.printing import latex_text, to_latex, to_text
-
+from symgrad.graph.traverse import topo_order
 
 FULL_LOSS_MAX_NODES = 12
+
+# Sections of a derivation, in order, and the step kinds that belong to each.
+HEADINGS = {"declare": "Declared", "model": "Model", "loss": "Loss",
+            "chain": "Backward pass (chain rule, from the loss down)", "update": "Update rules"}
+_SECTION_OF = {"local": "chain", "result": "chain", "simplify": "chain"}
+
+
+def section_of(step):
+    return _SECTION_OF.get(step.kind, step.kind)
 
 
 @dataclass
@@ -30,7 +39,6 @@ def _eq(lhs, *rhs, ranks=None):
 
 
 def declare_steps(loss):
-    from symgrad.graph.traverse import topo_order
     out = []
     for node in topo_order(loss):
         if node.op in ("input", "param"):

@@ -42,8 +42,9 @@ def reduction_infer(op):
     def infer(inputs, attrs):
         x = inputs[0]
         require_float(op, x)
-        attrs["axes"] = reduced_axes(op, x, attrs.pop("axis", None) if "axes" not in attrs
-                                     else attrs["axes"])
+        # Users pass ``axis``; gradient rules pass the already-named ``axes``.
+        axis = attrs["axes"] if "axes" in attrs else attrs.pop("axis", None)
+        attrs["axes"] = reduced_axes(op, x, axis)
         return tuple(d for d in x.dims if d not in attrs["axes"]), FLOAT
     return infer
 

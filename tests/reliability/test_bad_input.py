@@ -538,13 +538,17 @@ def test_evaluator_check_grad_and_derive_never_modify_inputs():
         _assert_same(copy, frozen)
 
 
+def _model_and_data(kind, loss, params, data):
+    """The NumPy reference model or the compiled one, and the data split into params/data."""
+    from symgrad.train import NumpyModel
+    model = NumpyModel(loss, params) if kind == "reference" else api("compile")(loss, params=params)
+    return (model, *split(data, params))
+
+
 @need("fit")
 @pytest.mark.parametrize("kind", ["reference", pytest.param("compiled", marks=need("compile"))])
 def test_fit_and_compiled_models_never_modify_inputs(kind):
-    from symgrad.train import NumpyModel
-    data = reg_data()
-    p, d = split(data, REG_PARAMS)
-    model = NumpyModel(REG, REG_PARAMS) if kind == "reference" else api("compile")(REG, params=REG_PARAMS)
+    model, p, d = _model_and_data(kind, REG, REG_PARAMS, reg_data())
     fp, fd = _frozen(p), _frozen(d)
     cp, cd = {k: v.copy() for k, v in fp.items()}, {k: v.copy() for k, v in fd.items()}
     model.loss(fp, **fd)
@@ -564,10 +568,7 @@ def test_fit_and_compiled_models_never_modify_inputs(kind):
 @need("fit")
 @pytest.mark.parametrize("kind", ["reference", pytest.param("compiled", marks=need("compile"))])
 def test_fit_accepts_unusual_layouts_with_identical_results(kind):
-    from symgrad.train import NumpyModel
-    data = cls_data()
-    p, d = split(data, CLS_PARAMS)
-    model = NumpyModel(CLS, CLS_PARAMS) if kind == "reference" else api("compile")(CLS, params=CLS_PARAMS)
+    model, p, d = _model_and_data(kind, CLS, CLS_PARAMS, cls_data())
     kw = dict(lr=0.5, epochs=4, batch_size=2, seed=3, progress=False)
     want = api("fit")(model, p, d, **kw)
     wide = np.zeros((N, 2 * D))
