@@ -7,9 +7,9 @@ from symgrad.errors import (DataError, DeclarationError, DimError, DivergenceErr
                             MissingRuleError, SymgradError)
 from symgrad.graph import Node, param, tensor
 from symgrad.graph.evaluate import evaluate
-from symgrad.ops import (abs, binary_cross_entropy, cross_entropy, exp, hinge, l1, l2, log,
-                         log_softmax, logsumexp, max, mean, mse, relu, sigmoid, softmax, softplus,
-                         sqrt, sse, sum, tanh)
+from symgrad.ops import (abs, binary_cross_entropy, clip, cross_entropy, exp, hinge, l1, l2, log,
+                         log_softmax, logsumexp, max, maximum, mean, minimum, mse, onehot, relu,
+                         sigmoid, softmax, softplus, sqrt, sse, sum, take, tanh, where)
 from symgrad.diff.check import check_grad
 from symgrad.diff.reverse import gradients
 from symgrad.diff.scalar import grad, scalars
@@ -23,6 +23,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "compile": "symgrad.codegen", "CompiledModel": "symgrad.codegen",
     "fit": "symgrad.train", "History": "symgrad.train", "EarlyStopping": "symgrad.train",
+    "sweep": "symgrad.train", "SweepResult": "symgrad.train",
     "Constant": "symgrad.train", "StepDecay": "symgrad.train",
     "ExponentialDecay": "symgrad.train", "InverseTimeDecay": "symgrad.train",
     "CosineDecay": "symgrad.train", "nn": None, "estimators": None,
@@ -43,7 +44,8 @@ def __getattr__(name):
 
 __all__ = [
     "DataError", "DeclarationError", "DimError", "DivergenceError", "MissingRuleError",
-    "SymgradError", "Node", "param", "tensor", "evaluate", "abs", "binary_cross_entropy",
+    "SymgradError", "Node", "param", "tensor", "evaluate", "clip", "maximum", "minimum",
+    "onehot", "take", "where", "abs", "binary_cross_entropy",
     "cross_entropy", "exp", "hinge", "l1", "l2", "log", "log_softmax", "logsumexp", "max", "mean",
     "mse", "relu", "sigmoid", "softmax", "softplus", "sqrt", "sse", "sum", "tanh", "check_grad",
     "gradients", "grad", "scalars", "Derivation", "derive", "backprop", *_LAZY,

@@ -21,6 +21,7 @@ _FUNCS = {
     sp.tanh: math.tanh, sp.Abs: abs, sp.sign: lambda x: float(np.sign(x)),
     F.sigmoid: _sigmoid, F.relu: lambda x: max(x, 0.0), F.step: lambda x: 1.0 if x > 0 else 0.0,
     F.softplus: lambda x: max(x, 0.0) + math.log1p(math.exp(-abs(x))),
+    sp.Max: max, sp.Min: min, sp.Heaviside: lambda x, h=0.5: 1.0 if x > 0 else h if x == 0 else 0.0,
 }
 
 
@@ -63,10 +64,35 @@ def _ev(e, arrays, sizes, env):
     if isinstance(e, F.maximum):
         body, k, n = e.args
         return max(_ev(body, arrays, sizes, {**env, k: v}) for v in range(int(_ev(n, arrays, sizes, env))))
-    fn = _FUNCS.get(e.func)
-    if fn is None:
-        raise NotImplementedError(f"cannot evaluate {e.func}")
+    if isinstance(e, sp.Piecewise):
+        return next(_ev(v, arrays, sizes, env) for v, c in e.args
+                    if c is sp.true or _truth(c, arrays, sizes, env))
+    if isinstance(e, sp.core.relational.Relational):
+        return 1.0 if _truth(e, arrays, sizes, env) else 0.0
+    fn = _function(e.func)
     return fn(*[_ev(a, arrays, sizes, env) for a in e.args])
+
+
+# SymPy's own functions that ``math`` computes under the same name.
+_MATH = {"sin", "cos", "tan", "sinh", "cosh", "asinh", "atan", "erf", "erfc"}
+_COMPARE = {"<": lambda a, b: a < b, "<=": lambda a, b: a <= b, ">": lambda a, b: a > b,
+            ">=": lambda a, b: a >= b, "==": lambda a, b: a == b, "!=": lambda a, b: a != b}
+
+
+def _function(func):
+    """The float function of a SymPy function class: the table, a symgrad function's own
+    ``numeric`` (scalar, stable), or ``math``'s function of the same name."""
+    fn = _FUNCS.get(func) or getattr(func, "numeric", None)
+    if fn is None and getattr(func, "__name__", None) in _MATH:
+        fn = getattr(math, func.__name__)
+    if fn is None:
+        raise NotImplementedError(f"cannot evaluate {func}")
+    return fn
+
+
+def _truth(cond, arrays, sizes, env):
+    a, b = (_ev(x, arrays, sizes, env) for x in cond.args)
+    return _COMPARE[cond.rel_op](a, b)
 
 
 def _sum(body, limits, arrays, sizes, env):

@@ -6,8 +6,8 @@ Every rule adds a bounded number of nodes, so the backward graph is linear in th
 size of the forward graph.
 """
 from symgrad.errors import DeclarationError, DimError
-from symgrad.graph.node import INT, Node, const
-from symgrad.graph.registry import vjp_rule
+from symgrad.graph.node import INT, Node, apply, const
+from symgrad.graph.registry import get_op, vjp_rule
 from symgrad.graph.traverse import topo_order
 
 
@@ -43,11 +43,12 @@ def check_params(loss, params):
 
 
 def relevant_nodes(loss, params):
-    """The nodes on some path from a param to the loss, in topological order."""
+    """The nodes on some path from a param to the loss, in topological order. A
+    piecewise-constant op (a mask such as ``abs(r) <= 1``) ends every path through it."""
     order = topo_order(loss)
     on_path = set(params)
     for node in order:
-        if any(x in on_path for x in node.inputs):
+        if any(x in on_path for x in node.inputs) and not get_op(node.op).constant:
             on_path.add(node)
     return [n for n in order if n in on_path]
 
@@ -74,8 +75,14 @@ def backward(loss, params):
             contribution = vjp_rule(node, k)(g, node)
             edges[(node, k)] = contribution
             adjoint[x] = contribution if x not in adjoint else adjoint[x] + contribution
-    grads = {p: adjoint.get(p) for p in params}
+    # A param whose every path to the loss passes through a mask gets a zero gradient.
+    grads = {p: adjoint[p] if p in adjoint else _zeros(p) for p in params}
     return grads, Adjoints(adjoint, edges, order)
+
+
+def _zeros(p):
+    zero = const(0)
+    return apply("expand", zero, dims=p.dims) if p.dims else zero
 
 
 class Adjoints:

@@ -63,6 +63,9 @@ def bind(outputs, values, float_dtype=np.float64, what="data", strict=True):
     for node in leaves:
         value = _lookup(values, node)
         if value is None:
+            if "symbol" in node.attrs:
+                raise DataError(f"missing hyperparameter {node.name!r}: pass its value by "
+                                f"name, e.g. {node.name}=0.1 (a float or a 0-d array)")
             kind = "param" if node.op == "param" else "tensor"
             raise DataError(f"missing {kind} {node.name!r} (dims {node.dims})")
         arr = as_array(node, value, float_dtype)

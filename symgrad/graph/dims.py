@@ -1,9 +1,10 @@
 """Named dimensions: the shape rules that make declarations fail early.
 
-Dims are strings ("N", "d"). Elementwise ops broadcast NumPy-style from the
-right, but aligned dims must have the same *name*: ``(N, C) + (C,)`` is fine,
-``(N, C) + (H,)`` is an error naming both tensors and both dims. Sizes are
-bound from the data at run time; a name means the same size everywhere.
+Dims are strings ("N", "d"). Elementwise ops align their operands by dim *name*
+(xarray's rule), never by position: a dim present in one operand only is broadcast
+along, and operands with no dim in common give the outer product. Sizes are bound
+from the data at run time; a name means the same size everywhere (checked by
+``bind``, naming both tensors).
 """
 from symgrad.errors import DimError
 
@@ -24,15 +25,24 @@ def check_dims(dims, what):
     return dims
 
 
+def broadcast_dims(*operands):
+    """Dims of an elementwise result: operands aligned by name.
+
+    The result has the dims of the operand with the most dims (the first one on a
+    tie), followed by the dims of the others that it lacks, in their order. So
+    ``(N, C) / (N,)`` is ``(N, C)``, ``(C,) + (N, C)`` is ``(N, C)`` (NumPy agrees
+    wherever NumPy's rule applies) and ``(N, D) - (K, D)`` is ``(N, D, K)``.
+    """
+    dims = list(max(operands, key=len)) if operands else []
+    for d in (d for x in operands for d in x):
+        if d not in dims:
+            dims.append(d)
+    return tuple(dims)
+
+
 def broadcast(op, a, b):
-    """Dims of an elementwise ``op`` on nodes ``a`` and ``b`` (right-aligned, same names)."""
-    da, db = a.dims, b.dims
-    n = min(len(da), len(db))
-    if n and da[len(da) - n:] != db[len(db) - n:]:
-        raise DimError(
-            f"cannot {op} {a.display} with dims {da} and {b.display} with dims {db}: "
-            f"trailing dims must match by name ({da[len(da) - n:]} vs {db[len(db) - n:]})")
-    return da if len(da) >= len(db) else db
+    """Dims of an elementwise ``op`` on nodes ``a`` and ``b`` (aligned by name)."""
+    return broadcast_dims(a.dims, b.dims)
 
 
 def axis_dim(node, axis, op):

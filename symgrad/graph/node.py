@@ -9,6 +9,7 @@ import numbers
 
 from symgrad.errors import DeclarationError
 from symgrad.graph.dims import check_dims
+from symgrad.graph.hyper import as_scalar_node, sympy_error
 from symgrad.graph.names import check_name
 from symgrad.graph.registry import get_op
 
@@ -63,6 +64,26 @@ class Node:
 
     def __bool__(self):
         raise TypeError(f"{self.display} is symbolic; it has no truth value")
+
+    def _sympy_(self):
+        raise sympy_error(self)
+
+    def __getitem__(self, key):
+        raise TypeError(f"{self.display} cannot be indexed; gather by integer labels with "
+                        "sg.take(x, labels, axis=...) or select with sg.where(mask, a, b)")
+
+    # -- comparisons give masks (1.0 where true, else 0.0; no gradient) -------------
+    def __lt__(self, other):
+        return apply("less", self, other)
+
+    def __le__(self, other):
+        return apply("less_equal", self, other)
+
+    def __gt__(self, other):
+        return apply("less", other, self)
+
+    def __ge__(self, other):
+        return apply("less_equal", other, self)
 
     # -- operators ------------------------------------------------------------
     def __add__(self, other):
@@ -129,9 +150,13 @@ def _number(value, what):
 
 
 def as_node(value):
-    """Wrap Python and NumPy scalars as constant nodes; pass nodes through."""
+    """Wrap Python, NumPy and SymPy scalars as nodes (SymPy symbols become
+    hyperparameters, see :mod:`symgrad.graph.hyper`); pass nodes through."""
     if isinstance(value, Node):
         return value
+    scalar = as_scalar_node(value)
+    if scalar is not None:
+        return scalar
     if getattr(value, "ndim", 0) != 0:
         raise DeclarationError(
             "arrays cannot be mixed into a graph directly; declare them with "
@@ -159,8 +184,10 @@ def param(name, dims=()):
     return Node("param", (), check_dims(dims, f"param {name!r}"), FLOAT, name=name)
 
 
-def const(value):
-    return Node("const", (), (), FLOAT, {"value": value})
+def const(value, exact=None):
+    """A constant; ``exact`` is the SymPy number the user wrote (``pi``), for display."""
+    return Node("const", (), (), FLOAT, {"value": value} if exact is None
+                else {"value": value, "exact": exact})
 
 
 def _dtype(dtype, name):

@@ -25,6 +25,8 @@ class OpDef:
              whose raw SymPy derivative is unreadable (softmax, cross-entropy).
     label    short text for graph pictures.
     code     codegen hooks (scalar templates, loop templates), read by symgrad.codegen.
+    constant True for piecewise-constant ops (masks, comparisons, step): no gradient
+             flows through them, so reverse mode treats their output as data.
     """
 
     name: str
@@ -37,6 +39,7 @@ class OpDef:
     label: str = ""
     code: dict = field(default_factory=dict)
     doc: str = ""
+    constant: bool = False
 
 
 OPS: dict = {}

@@ -1,4 +1,6 @@
-"""Shape rules shared by the op families."""
+"""Shape rules shared by the op families, and the NumPy alignment that goes with them."""
+import numpy as np
+
 from symgrad.errors import DimError
 from symgrad.graph.dims import axis_dim, broadcast
 from symgrad.graph.node import FLOAT, INT
@@ -64,3 +66,15 @@ def keep_dims_infer(op):
 def pick_dims(idx, dims):
     """The index entries of ``idx`` (dim -> index) for ``dims``, in order."""
     return tuple(idx[d] for d in dims)
+
+
+def align(x, src, dims):
+    """View of array ``x`` (dims ``src``) laid out along ``dims`` (a superset, any order):
+    its axes permuted into ``dims`` order, with length-1 axes for the dims it lacks, so
+    NumPy's positional broadcasting does what alignment by name means."""
+    x = np.asarray(x)
+    if tuple(src) == tuple(dims):
+        return x
+    present = [d for d in dims if d in src]
+    x = np.transpose(x, [src.index(d) for d in present]) if x.ndim else x
+    return np.reshape(x, [x.shape[present.index(d)] if d in src else 1 for d in dims])

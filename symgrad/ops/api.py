@@ -8,7 +8,7 @@ import numbers
 
 import sympy as sp
 
-from symgrad.errors import DeclarationError
+from symgrad.errors import DeclarationError, DimError
 from symgrad.graph.node import INT, Node, apply
 from symgrad.ops import functions as F
 
@@ -41,17 +41,27 @@ def _node(x, fn):
     return x
 
 
-def sum(x, axis=None):  # noqa: A001
+def _keepdims(keepdims, fn):
+    # Operands broadcast by dim name, so a reduced result already lines up with the
+    # tensor it came from: keepdims=True is accepted for NumPy habits and changes nothing.
+    if not isinstance(keepdims, bool):
+        raise TypeError(f"{fn}: keepdims must be True or False, got {keepdims!r}")
+
+
+def sum(x, axis=None, keepdims=False):  # noqa: A001
     """Sum over ``axis`` (an int, a dim name, a tuple of them, or None for all)."""
+    _keepdims(keepdims, "sum")
     return apply("sum", _node(x, "sum"), axis=axis)
 
 
-def mean(x, axis=None):
+def mean(x, axis=None, keepdims=False):
+    _keepdims(keepdims, "mean")
     return apply("mean", _node(x, "mean"), axis=axis)
 
 
-def max(x, axis=None):  # noqa: A001
-    """Largest element along ``axis``; its gradient goes to every maximal entry."""
+def max(x, axis=None, keepdims=False):  # noqa: A001
+    """Largest element along ``axis``; ties share its gradient evenly."""
+    _keepdims(keepdims, "max")
     return apply("max", _node(x, "max"), axis=axis)
 
 
@@ -102,12 +112,62 @@ def binary_cross_entropy(pred, target, from_logits=False):
     return -apply("mean", target * apply("clog", pred) + (1 - target) * apply("clog", 1 - pred))
 
 
-def hinge(scores, targets):
-    """Mean hinge loss ``max(0, 1 - t s)`` for targets in {-1, +1}."""
-    targets = _node(targets, "hinge")
-    if targets.dtype == INT:
-        raise DeclarationError(f"hinge: targets {targets.display} must be a float tensor of -1/+1")
-    return apply("mean", apply("relu", 1 - targets * scores))
+def hinge(scores, targets, margin=1.0):
+    """Hinge loss. Float targets in {-1, +1}: the mean of ``max(0, 1 - t s)``. Integer
+    labels ``y`` (the scores' dims minus the class dim): the multiclass SVM loss of
+    CS231n, ``mean_i sum_{j != y_i} max(0, s_ij - s_iy_i + margin)``."""
+    scores, targets = _node(scores, "hinge"), _node(targets, "hinge")
+    if targets.dtype != INT:
+        return apply("mean", apply("relu", 1 - targets * scores))
+    classes = [d for d in scores.dims if d not in targets.dims]
+    if len(classes) != 1:
+        raise DimError(f"hinge: integer labels {targets.display} with dims {targets.dims} "
+                       f"must have every dim of the scores {scores.display} {scores.dims} "
+                       "but the class dim")
+    s_y = take(scores, targets, axis=classes[0])
+    margins = apply("relu", scores - s_y + margin) * (1 - onehot(targets, classes[0]))
+    return apply("mean", apply("sum", margins, axis=classes[0]))
+
+
+# -- selection ---------------------------------------------------------------------------
+def take(x, labels, axis=-1):
+    """``x[..., labels_i, ...]``: gather along ``axis`` by integer labels, whose dims are
+    (some of) ``x``'s other dims; the result has ``x``'s dims without ``axis``."""
+    return apply("take", _node(x, "take"), _node(labels, "take"), axis=axis)
+
+
+def onehot(labels, dim):
+    """1.0 where the class index along ``dim`` equals the label, else 0.0; the size of
+    ``dim`` comes from the other tensors of the graph."""
+    labels = _node(labels, "onehot")
+    if not isinstance(dim, str) or not dim.isidentifier():
+        raise DimError(f"onehot: dim must be a dim name such as 'C', got {dim!r}")
+    if dim in labels.dims:
+        raise DimError(f"onehot: labels {labels.display} already have dim {dim!r}")
+    return apply("onehot", labels, dim=dim)
+
+
+def where(condition, a, b):
+    """``a`` where ``condition`` (a mask such as ``abs(r) <= 1``) is nonzero, else ``b``;
+    the gradient goes to the branch chosen. Operands broadcast by dim name."""
+    return apply("where", condition, a, b)
+
+
+def maximum(a, b):
+    """Elementwise larger of ``a`` and ``b``; at ties each gets half the gradient."""
+    return apply("maximum", a, b)
+
+
+def minimum(a, b):
+    """Elementwise smaller of ``a`` and ``b``; at ties each gets half the gradient."""
+    return apply("minimum", a, b)
+
+
+def clip(x, lo, hi):
+    """``x`` limited to ``[lo, hi]`` (numbers or nodes): ``minimum(maximum(x, lo), hi)``."""
+    if isinstance(lo, numbers.Real) and isinstance(hi, numbers.Real) and lo > hi:
+        raise DeclarationError(f"clip: lo={lo!r} is larger than hi={hi!r}")
+    return minimum(maximum(_node(x, "clip"), lo), hi)
 
 
 def l1(w):

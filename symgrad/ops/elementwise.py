@@ -13,7 +13,7 @@ import sympy as sp
 from symgrad.graph.node import FLOAT, apply
 from symgrad.graph.registry import OpDef, register
 from symgrad.ops import functions as F
-from symgrad.ops._shape import binary_infer, pick_dims, require_float, unary_infer
+from symgrad.ops._shape import align, binary_infer, pick_dims, require_float, unary_infer
 
 
 # -- stable NumPy meanings -----------------------------------------------------
@@ -56,9 +56,20 @@ def np_pow(x, c):
 
 # -- gradient helpers ----------------------------------------------------------
 def unbroadcast(g, x):
-    """Sum ``g`` over the dims ``x`` was broadcast along, so it matches ``x``."""
+    """Sum ``g`` over the dims ``x`` was broadcast along, so it matches ``x`` (its dims in
+    ``x``'s order: operands aligned by name may list them in another order)."""
     extra = tuple(d for d in g.dims if d not in x.dims)
-    return apply("sum", g, axes=extra) if extra else g
+    g = apply("sum", g, axes=extra) if extra else g
+    if g.dims != x.dims and len(g.dims) == len(x.dims):
+        g = apply("expand", g, dims=x.dims)
+    return g
+
+
+def aligned(fn):
+    """A NumPy meaning ``fn(*arrays)`` applied to operands aligned by dim name."""
+    def meaning(node, sizes, *arrays):
+        return fn(*[align(a, x.dims, node.dims) for a, x in zip(arrays, node.inputs)])
+    return meaning
 
 
 def _pow_grad(g, y, x):
@@ -155,16 +166,17 @@ def _binary_vjp(rule_a, rule_b):
     return (side(rule_a, 0), side(rule_b, 1))
 
 
+# An op without any gradient rule (step, sign, equal) is piecewise constant.
 for _name, (_sym, _np, _rule, _code, _label) in UNARY.items():
     register(OpDef(_name, "elementwise", unary_infer(_name), _unary_element(_sym),
                    (lambda f: lambda node, sizes, x: f(x))(_np), _unary_vjp(_rule),
-                   label=_label, code=scalar_code(_code)))
+                   label=_label, code=scalar_code(_code), constant=_rule is None))
 
 for _name, (_sym, _np, _ra, _rb, _code, _label) in BINARY.items():
     register(OpDef(_name, "elementwise", binary_infer(_name),
                    (lambda f: lambda ctx, node, idx: f(ctx.arg(0, idx), ctx.arg(1, idx)))(_sym),
-                   (lambda f: lambda node, sizes, a, b: f(a, b))(_np), _binary_vjp(_ra, _rb),
-                   label=_label, code=scalar_code(_code)))
+                   aligned(_np), _binary_vjp(_ra, _rb),
+                   label=_label, code=scalar_code(_code), constant=_ra is None and _rb is None))
 
 
 def _pow_infer(inputs, attrs):
@@ -184,4 +196,4 @@ register(OpDef(
     (lambda g, node: _pow_grad(g, node, node.inputs[0]),),
     label="^", code=scalar_code(_pow_code)))
 
-__all__ = ["HELPERS", "np_sigmoid", "np_softplus", "pick_dims", "scalar_code", "unbroadcast"]
+__all__ = ["HELPERS", "aligned", "np_sigmoid", "np_softplus", "pick_dims", "scalar_code", "unbroadcast"]

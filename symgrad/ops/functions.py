@@ -121,3 +121,45 @@ class maximum(sp.Function):
     def _latex(self, printer):
         body, k, _ = self.args
         return r"\max_{%s} %s" % (printer._print(k), printer._print(body))
+
+
+class iverson(sp.Function):
+    """[condition]: 1 where a comparison holds, else 0 (a mask; no derivative)."""
+
+    @classmethod
+    def eval(cls, cond):
+        if cond is sp.true:
+            return sp.S.One
+        if cond is sp.false:
+            return sp.S.Zero
+        return None
+
+    def fdiff(self, argindex=1):
+        return sp.S.Zero
+
+    @staticmethod
+    def numeric(flag):
+        return 1.0 if flag else 0.0
+
+    def _latex(self, printer):
+        return r"\mathbb{1}\left[%s\right]" % printer._print(self.args[0])
+
+    def _sympystr(self, printer):
+        return "[%s]" % printer._print(self.args[0])
+
+
+class select(sp.Function):
+    """where(c, a, b): a where the mask c is 1, else b; the gradient goes to the chosen branch."""
+
+    def fdiff(self, argindex=1):
+        c = self.args[0]
+        return (sp.S.Zero, c, 1 - c)[argindex - 1]
+
+    @staticmethod
+    def numeric(c, a, b):
+        return a if c != 0 else b
+
+    def _latex(self, printer):
+        c, a, b = (printer._print(x) for x in self.args)
+        return (r"\begin{cases} %s & \text{if } %s \\ %s & \text{otherwise} \end{cases}"
+                % (a, c, b))

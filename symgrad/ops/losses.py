@@ -162,7 +162,7 @@ register(OpDef(
     "onehot", "elementwise", _onehot_infer,
     lambda ctx, node, idx: F.onehot(ctx.arg(0, idx), idx[node.attrs["dim"]]),
     lambda node, sizes, y: (y[..., None] == np.arange(sizes[node.attrs["dim"]])).astype(float),
-    (None,), label="onehot",
+    (None,), label="onehot", constant=True,
     code={"scalar": lambda node: "(1.0 if {0} == {index[%s]} else 0.0)" % node.attrs["dim"]}))
 
 

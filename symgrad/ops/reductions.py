@@ -9,7 +9,7 @@ from symgrad.errors import DimError
 from symgrad.graph.node import FLOAT, apply
 from symgrad.graph.registry import OpDef, register
 from symgrad.ops import functions as F
-from symgrad.ops._shape import keep_dims_infer, reduction_infer, require_float
+from symgrad.ops._shape import align, keep_dims_infer, reduction_infer, require_float
 
 
 def _axes_of(node, x):
@@ -90,17 +90,17 @@ register(OpDef("max", "reduction", reduction_infer("max"), _max_element, _np_red
 
 
 def _expand_infer(inputs, attrs):
+    """expand: broadcast to ``dims``, a superset of the input's dims in any order (by name,
+    so a reordering is an expand too)."""
     x, dims = inputs[0], tuple(attrs["dims"])
-    it = iter(dims)
-    if not all(d in it for d in x.dims):
+    if not set(x.dims) <= set(dims) or len(set(dims)) != len(dims):
         raise DimError(f"cannot expand {x.display} with dims {x.dims} to {dims}")
     return dims, FLOAT
 
 
 def _np_expand(node, sizes, x):
-    src, dims = node.inputs[0].dims, node.attrs["dims"]
-    view = np.reshape(x, [x.shape[src.index(d)] if d in src else 1 for d in dims])
-    return np.broadcast_to(view, [sizes[d] for d in dims])
+    dims = node.attrs["dims"]
+    return np.broadcast_to(align(x, node.inputs[0].dims, dims), [sizes[d] for d in dims])
 
 
 def _expand_vjp(g, y):
