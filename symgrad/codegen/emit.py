@@ -192,6 +192,10 @@ class KernelContext:
         return f"{self.body.m.names[src]}[{', '.join(idx[d] for d in src.dims)}]"
 
     def out_at(self, idx):
+        """The output element at ``idx``; a 0-d output is a local scalar, as ``read`` has
+        it (``L[]`` is not Python: logsumexp of a 1-D tensor)."""
+        if not self.node.dims:
+            return self.out
         return f"{self.out}[{', '.join(idx[d] for d in self.node.dims)}]"
 
     def size(self, d):
