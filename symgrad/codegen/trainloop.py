@@ -1,12 +1,22 @@
-"""The fused training loop (``run_epochs``) and the standalone ``train`` entry point.
+"""The fused training loop (``run_epochs_with``, ``run_epochs``) and the standalone ``train``.
 
-``run_epochs`` runs a whole run of epochs in one compiled call: per minibatch it
+``run_epochs_with`` runs a whole run of epochs in one compiled call: per minibatch it
 gathers rows into buffers allocated once (named like the user's tensors, so the
 step reads as in ``loss_and_grad``), runs the forward and backward step and
-updates the params in place. The loss is checked before each
-update, so on a NaN/inf the params are the last finite ones.
+updates the params in place with one of the optimizers of ``RULES`` (torch.optim's
+update rules; ``_sg_update``, one line per update statement). The loss is checked
+before each update, so on a NaN/inf the params are the last finite ones.
+``run_epochs`` is the same loop with SGD (and momentum), the v0.1 signature.
+
+The optimizer is data, not code: ``rule`` (an index into ``RULES``), ``hyper`` =
+(momentum or beta1, beta2 or alpha, eps, weight_decay) and per param two state arrays
+``m`` (velocity, momentum buffer or first moment) and ``s`` (second moment), plus
+``steps`` (a 1-element int64 array, the steps done so far: Adam's t). So one compiled
+module serves every optimizer, and the caller keeps the state between calls.
 """
 import re
+
+import numpy as np
 
 from symgrad.codegen.jit import JIT
 
@@ -46,13 +56,16 @@ class _Loop:
         self.B = batch_dim(src)
         self.batched = [n for n in self.data if n.dims and n.dims[0] == self.B]
         fresh = self.m.namer.fresh
-        self.vel = {p: fresh("v_" + names[p]) for p in src.params}
+        self.vel = {p: fresh("v_" + names[p]) for p in src.params}      # run_epochs'
+        self.first = {p: fresh("m_" + names[p]) for p in src.params}    # optimizer state
+        self.second = {p: fresh("s_" + names[p]) for p in src.params}
         self.full = {n: fresh(names[n] + "_all") for n in self.batched}   # the whole data
         self.tdata = {n: fresh(names[n] + "T") for n in src.gemv_data() if n in self.batched}
         src.step(self.tdata)      # the step body again, reading the transposed copies
         self.v = {k: fresh(k) for k in ("n_all", "n_batches", "batch_size", "momentum",
                                          "orders", "lrs", "losses", "epoch", "lr", "order",
-                                         "total", "step", "row", "src", "batch_loss")}
+                                         "total", "step", "row", "src", "batch_loss", "rule",
+                                         "hyper", "steps")}
 
     def setup(self):
         """Sizes, minibatch buffers (or the data itself for full batch), step buffers."""
@@ -118,21 +131,42 @@ class _Loop:
               "finite params",
               f"{I}    {v['losses']}[{v['epoch']}] = {v['batch_loss']}",
               f"{I}    return {v['losses']}, {v['epoch']} + 1",
-              f"{I}{v['total']} += {v['batch_loss']}"]
-        L += _updates(src, self.vel, v["lr"], v["momentum"], I)
+              f"{I}{v['total']} += {v['batch_loss']}",
+              f"{I}{v['steps']}[0] += 1  # the optimizer's step number t"]
+        L += _updates(src, self.first, self.second, v, I)
         L += [f"    {v['losses']}[{v['epoch']}] = {v['total']} / {v['n_batches']}",
               f"return {v['losses']}, {v['lrs']}.shape[0]"]
-        args = [self.full.get(n, self.names[n]) for n in self.leaves] + \
-            [self.vel[p] for p in src.params] + [v[k] for k in ("orders", "lrs", "batch_size",
-                                                               "momentum")]
-        out = [JIT, f"def run_epochs({', '.join(args)}):", f'    """{_DOC}"""']
-        return "\n".join(out + ["    " + line for line in L]) + "\n\n"
+        leaves = [self.full.get(n, self.names[n]) for n in self.leaves]
+        state = [self.first[p] for p in src.params] + [self.second[p] for p in src.params]
+        args = leaves + state + [v[k] for k in ("orders", "lrs", "batch_size", "rule", "hyper",
+                                                "steps")]
+        out = [JIT, f"def run_epochs_with({', '.join(args)}):", f'    """{_DOC}"""']
+        return "\n".join(out + ["    " + line for line in L]) + "\n\n" + self.sgd(leaves)
+
+    def sgd(self, leaves):
+        """``run_epochs``: SGD (momentum if != 0) through ``run_epochs_with``, rule 0."""
+        v, vel = self.v, [self.vel[p] for p in self.src.params]
+        call = leaves + vel + vel + [v["orders"], v["lrs"], v["batch_size"], "0", v["hyper"],
+                                     "np.zeros(1, np.int64)"]
+        lines = [f"{v['hyper']} = np.zeros(4)",
+                 f"{v['hyper']}[0] = {v['momentum']}",
+                 f"return run_epochs_with({', '.join(call)})"]
+        args = leaves + vel + [v[k] for k in ("orders", "lrs", "batch_size", "momentum")]
+        return "\n".join([JIT, f"def run_epochs({', '.join(args)}):", f'    """{_SGD_DOC}"""']
+                         + ["    " + line for line in lines]) + "\n\n"
 
 
-_DOC = ("Run len(lrs) epochs of minibatch SGD (momentum if momentum != 0) in place.\n\n"
+RULES = ("sgd", "nesterov", "adam", "adamw", "rmsprop")   # rule index -> optimizer
+
+_DOC = ("Run len(lrs) epochs of minibatch training with optimizer RULES[rule], in place.\n\n"
         "    Epoch e uses learning rate lrs[e] and row order orders[e % len(orders)]; "
-        "batch_size <= 0\n    means full batch. Returns (per-epoch mean minibatch loss, "
-        "epochs run); a\n    non-finite loss stops the run before its update.\n    ")
+        "batch_size <= 0\n    means full batch. hyper = (momentum or beta1, beta2 or alpha, "
+        "eps, weight_decay);\n    m_*, s_* (optimizer state) and steps (steps done) are "
+        "updated in place. Returns\n    (per-epoch mean minibatch loss, epochs run); a "
+        "non-finite loss stops the run\n    before its update.\n    ")
+_SGD_DOC = ("SGD epochs (momentum if momentum != 0: v = momentum v - lr g; p += v), in "
+            "place.\n\n    run_epochs_with with rule 0 and the velocities v_* as state; "
+            "same return value.\n    ")
 
 
 def run_epochs(src):
@@ -147,28 +181,63 @@ def _reads(src, node):
     return any(name.search(line.split("#", 1)[0]) for line in src.step_lines)
 
 
-# One compiled update routine for every param (flat views), instead of a loop nest per
-# param and per rule: fewer loops to compile, same arithmetic.
-UPDATE = '''def _sg_update(p, g, v, lr, momentum):
-    """In place: p -= lr g (plain SGD) or v = momentum v - lr g; p += v."""
-    if momentum == 0.0:
-        for j in range(p.shape[0]):
-            p[j] -= lr * g[j]
+# One compiled update routine for every param (flat views) and every rule, instead of a
+# loop nest per param and per rule: fewer loops to compile, same arithmetic.
+UPDATE = '''def _sg_update(p, g, m, s, rule, lr, h, t):
+    """One optimizer step of one param (flat views), in place; torch.optim's rules.
+
+    rule: 0 sgd, 1 nesterov, 2 adam, 3 adamw, 4 rmsprop. h = (momentum or beta1,
+    beta2 or alpha, eps, weight_decay); t: this step's number (1, 2, ...).
+    m: velocity, momentum buffer or first moment; s: second moment.
+    """
+    mu, rho, eps, wd = h[0], h[1], h[2], h[3]
+    n = p.shape[0]
+    if wd != 0.0 and rule == 3:
+        for j in range(n):
+            p[j] *= 1.0 - lr * wd  # AdamW: p <- p (1 - lr wd), decoupled weight decay
+    elif wd != 0.0:
+        for j in range(n):
+            g[j] += wd * p[j]  # L2 weight decay: g <- g + wd p
+    if rule == 0 and mu == 0.0:
+        for j in range(n):
+            p[j] -= lr * g[j]  # SGD: p <- p - lr g
+    elif rule == 0:
+        for j in range(n):
+            m[j] = mu * m[j] - lr * g[j]  # velocity: v <- mu v - lr g
+            p[j] += m[j]  # SGD with momentum: p <- p + v
+    elif rule == 1:
+        for j in range(n):
+            m[j] = mu * m[j] + g[j]  # momentum buffer: b <- mu b + g
+            p[j] -= lr * (g[j] + mu * m[j])  # Nesterov: p <- p - lr (g + mu b)
+    elif rule == 2 or rule == 3:
+        step = lr / (1.0 - mu ** t)  # lr / (1 - beta1^t): bias correction of m
+        root = math.sqrt(1.0 - rho ** t)  # sqrt(1 - beta2^t): bias correction of s
+        for j in range(n):
+            m[j] = mu * m[j] + (1.0 - mu) * g[j]  # first moment: m <- b1 m + (1 - b1) g
+            s[j] = rho * s[j] + (1.0 - rho) * g[j] * g[j]  # second: s <- b2 s + (1 - b2) g^2
+            p[j] -= step * m[j] / (math.sqrt(s[j]) / root + eps)  # Adam: p <- p - lr m^ / (sqrt(s^) + eps)
+    elif mu == 0.0:
+        for j in range(n):
+            s[j] = rho * s[j] + (1.0 - rho) * g[j] * g[j]  # s <- alpha s + (1 - alpha) g^2
+            p[j] -= lr * g[j] / (math.sqrt(s[j]) + eps)  # RMSprop: p <- p - lr g / (sqrt(s) + eps)
     else:
-        for j in range(p.shape[0]):
-            v[j] = momentum * v[j] - lr * g[j]
-            p[j] += v[j]
+        for j in range(n):
+            s[j] = rho * s[j] + (1.0 - rho) * g[j] * g[j]  # s <- alpha s + (1 - alpha) g^2
+            m[j] = mu * m[j] + g[j] / (math.sqrt(s[j]) + eps)  # b <- mu b + g / (sqrt(s) + eps)
+            p[j] -= lr * m[j]  # RMSprop with momentum: p <- p - lr b
 '''
 
 
-def _updates(src, vel, lr, momentum, I):
-    """``_sg_update`` calls on flat views of each param, its gradient and velocity."""
+def _updates(src, first, second, v, I):
+    """``_sg_update`` calls on flat views of each param, its gradient and its state."""
     m = src.m
     m.helpers["_sg_update"] = UPDATE
     out = []
     for p, (g, _) in zip(src.params, src.grad_buffers):
-        flat = [f"{x}.reshape(-1)" if len(p.dims) > 1 else x for x in (m.names[p], g, vel[p])]
-        out.append(f"{I}_sg_update({', '.join(flat)}, {lr}, {momentum})")
+        views = [m.names[p], g, first[p], second[p]]
+        flat = [f"{x}.reshape(-1)" if len(p.dims) > 1 else x for x in views]
+        args = flat + [v["rule"], v["lr"], v["hyper"], f"{v['steps']}[0]"]
+        out.append(f"{I}_sg_update({', '.join(args)})")
     return out
 
 
@@ -204,3 +273,93 @@ def train(src):
            for k, name in enumerate([{", ".join(names)}])}}
     return out, losses[:done]
 '''
+
+
+# -- the boundary: a CompiledModel's run_epochs_with and its L-BFGS objective -------------------
+def call_run_epochs_with(model, params, data, orders, lrs, batch_size, rule, hyper, state):
+    """``CompiledModel.run_epochs`` with any optimizer of ``RULES``; same arguments and
+    return value, plus ``rule`` (a name), ``hyper`` (4 floats, see the module docstring)
+    and ``state`` (``.m`` and ``.s``: name -> array, ``.step``: int), updated in place."""
+    if rule not in RULES:
+        raise ValueError(f"unknown optimizer rule {rule!r}; the compiled loop has {RULES}")
+    # Same checks and argument preparation as run_epochs: run it with zero epochs.
+    args, work, orders, lrs = _prepared(model, params, data, orders, lrs, batch_size)
+    ms = [_state_array(model, state.m, p, work[p]) for p in model.params]
+    ss = [_state_array(model, state.s, p, work[p]) for p in model.params]
+    steps = np.array([state.step], dtype=np.int64)
+    losses, done = model._call("run_epochs_with", *args, *ms, *ss, orders, lrs,
+                               0 if batch_size is None else int(batch_size), RULES.index(rule),
+                               np.ascontiguousarray(hyper, dtype=np.float64), steps)
+    _write_back(params, [(p.name, work[p]) for p in work if p.op == "param"])
+    _write_back(state.m, [(p.name, a) for p, a in zip(model.params, ms)])
+    _write_back(state.s, [(p.name, a) for p, a in zip(model.params, ss)])
+    state.step = int(steps[0])
+    return losses, int(done)
+
+
+def _prepared(model, params, data, orders, lrs, batch_size):
+    """The checked arguments of the compiled loop (as ``CompiledModel.run_epochs``)."""
+    from symgrad.errors import DataError
+    args = model._args("run_epochs", params, data)
+    leaves = model._src.functions["run_epochs"].leaves
+    odd = unbatchable(model._src, leaves) if batch_size is not None else []
+    if odd:
+        raise DataError(
+            f"cannot take minibatches along dim {batch_dim(model._src)!r}: it must be the "
+            f"first dim of every data tensor that has it and of no param, but "
+            f"{', '.join(n.display for n in odd)} disagree; train full batch (batch_size=None)")
+    work = dict(zip(leaves, args))
+    n_rows = model._rows(work)
+    lrs = np.ascontiguousarray(lrs, dtype=np.float64).reshape(-1)
+    if batch_size is not None and not 1 <= int(batch_size) <= n_rows:
+        raise DataError(f"batch_size must be between 1 and the {n_rows} rows of data, "
+                        f"got {batch_size}")
+    return args, work, model._orders(orders, n_rows, len(lrs), batch_size), lrs
+
+
+def _state_array(model, arrays, p, like):
+    value = arrays.get(p.name)
+    if value is None:
+        return np.zeros(like.shape, like.dtype)
+    return model._prepare(p, value)
+
+
+def _write_back(target, pairs):
+    """Trained values into the caller's arrays (a no-op where they are the same memory)."""
+    for name, arr in pairs:
+        old = target.get(name)
+        if isinstance(old, np.ndarray) and np.shares_memory(old, arr):
+            continue
+        if isinstance(old, np.ndarray) and old.flags.writeable:
+            np.copyto(old, arr.reshape(old.shape), casting="unsafe")
+        else:
+            target[name] = arr.reshape(np.shape(old)) if old is not None else arr
+
+
+def flat_objective(model, params, data):
+    """``(f, x0, unflatten)`` for SciPy: ``f(x) -> (loss, gradient)`` on one flat float64
+    vector of every param (in ``model.params`` order), calling the compiled
+    ``loss_and_grad`` on arguments bound once (no per-call checks); ``unflatten(x)``
+    writes ``x`` into ``params``' arrays."""
+    args = model._args("loss_and_grad", params, data)
+    leaves = model._src.functions["loss_and_grad"].leaves
+    slots = {n: a for n, a in zip(leaves, args) if n.op == "param"}
+    targets = [slots.get(p) for p in model.params]
+    sizes = [int(np.prod(np.shape(params[p.name]))) for p in model.params]
+    cuts = np.cumsum([0] + sizes)
+    x0 = np.concatenate([np.asarray(params[p.name], np.float64).ravel() for p in model.params])
+
+    def unflatten(x):
+        for k, p in enumerate(model.params):
+            piece = x[cuts[k]:cuts[k + 1]]
+            dest = params[p.name]
+            dest[...] = piece.reshape(np.shape(dest))
+            if targets[k] is not None and not np.shares_memory(targets[k], dest):
+                targets[k][...] = piece.reshape(targets[k].shape)
+
+    def f(x):
+        unflatten(x)
+        loss, *grads = model._call("loss_and_grad", *args)
+        return float(loss), np.concatenate([np.asarray(g, np.float64).ravel() for g in grads])
+
+    return f, x0, unflatten

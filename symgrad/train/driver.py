@@ -18,6 +18,7 @@ from symgrad.train.checks import (batch_size_for, check_int, check_momentum,
                                   resolve_model)
 from symgrad.train.history import History
 from symgrad.train.metrics import head_from
+from symgrad.train.optimizers import OptimizerState, check_optimizer, default_lr
 from symgrad.train.reference import NumpyModel, copy_arrays, infer_batch_dim, restore_arrays
 from symgrad.train.schedules import learning_rates
 
@@ -94,9 +95,10 @@ def _progress_bar(enabled, total):
 
 
 def fit(fn, params, data=None, lr=None, epochs=10, batch_size=None, shuffle=True, seed=0,
-        momentum=0.0, schedule=None, early_stopping=None, validation_data=None,
+        momentum=None, schedule=None, early_stopping=None, validation_data=None,
         metrics="auto", progress=True, on_divergence="raise", chunk_epochs=None,
-        output=None, labels=None):
+        output=None, labels=None, optimizer="sgd", betas=None, eps=None, weight_decay=None,
+        alpha=None, tol=None):
     """Train ``params`` of ``fn`` by (mini-batch) gradient descent; returns a :class:`History`.
 
     ``fn``: a compiled model, a ``NumpyModel``, a scalar loss node (compiled here), or a
@@ -112,10 +114,23 @@ def fit(fn, params, data=None, lr=None, epochs=10, batch_size=None, shuffle=True
     wanted. NaN/inf losses raise :class:`~symgrad.errors.DivergenceError` (its
     ``.history`` holds the last finite params) or, with ``on_divergence="stop"``, end
     training with ``history.diverged`` set.
+
+    ``optimizer``: "sgd" (default; ``momentum``), "nesterov" (``momentum``, default 0.9),
+    "adam" and "adamw" (``betas`` (0.9, 0.999), ``eps`` 1e-8, ``weight_decay``: L2 for
+    Adam, decoupled for AdamW, default 1e-2), "rmsprop" (``alpha`` 0.99, ``eps`` 1e-8,
+    ``momentum``), with torch.optim's update rules and defaults (lr defaults to 1e-3 for
+    Adam/AdamW, 1e-2 for RMSprop); ``weight_decay`` (default 0) adds ``wd * p`` to the
+    gradient for sgd, nesterov, adam and rmsprop. Each runs inside the compiled epoch
+    loop; its state (moments, step count) carries over between the loop's calls. "lbfgs":
+    SciPy's L-BFGS-B on the full batch, one history row per iteration, at most
+    ``epochs`` iterations, stopping when the largest gradient component is <= ``tol``
+    (default 1e-5); no lr, schedule or batch_size. See ``symgrad.train.optimizers``.
     """
     trainer = _Trainer(fn, params, {} if data is None else data, lr, epochs, batch_size,
                        shuffle, seed, momentum, schedule, early_stopping, validation_data,
-                       metrics, progress, on_divergence, chunk_epochs, output, labels)
+                       metrics, progress, on_divergence, chunk_epochs, output, labels,
+                       dict(optimizer=optimizer, betas=betas, eps=eps,
+                            weight_decay=weight_decay, alpha=alpha, tol=tol))
     return trainer.train()
 
 
@@ -124,11 +139,17 @@ class _Trainer:
 
     def __init__(self, fn, params, data, lr, epochs, batch_size, shuffle, seed, momentum,
                  schedule, early_stopping, validation_data, metrics, progress, on_divergence,
-                 chunk_epochs, output, labels):
+                 chunk_epochs, output, labels, optimizer):
         # Every check runs before any compilation or training work.
         self.epochs = check_int(epochs, "epochs", 1)
-        self.lrs = learning_rates(lr, schedule, self.epochs)
-        self.momentum = check_momentum(momentum)
+        if momentum is not None:
+            momentum = check_momentum(momentum)
+        self.opt = check_optimizer(lr=lr, momentum=momentum, batch_size=batch_size,
+                                   schedule=schedule, **optimizer)
+        lr = default_lr(self.opt, lr, schedule)
+        self.lrs = (np.full(self.epochs, np.nan) if self.opt.name == "lbfgs" else
+                    learning_rates(lr, schedule, self.epochs))
+        self.momentum = self.opt.momentum
         if on_divergence not in ON_DIVERGENCE:
             raise ValueError(f"on_divergence must be one of {ON_DIVERGENCE}, got {on_divergence!r}")
         self.on_divergence = on_divergence
@@ -137,12 +158,12 @@ class _Trainer:
         self.params, self.data, sizes = check_params_and_data(loss, param_nodes, params, data,
                                                               dtype)
         self.val = check_validation_data(loss, param_nodes, params, validation_data, dtype)
+        self.data, self.val = _keep_scalars(loss, self.data), _keep_scalars(loss, self.val)
         self.batch_dim = getattr(model, "batch_dim", None) or infer_batch_dim(loss)
         self.batch_size = batch_size_for(batch_size, sizes, self.batch_dim, param_nodes)
         self.n_rows = sizes.get(self.batch_dim)
         self.rng = np.random.default_rng(seed) if shuffle and self.batch_size else None
-        self.velocity = ({k: np.zeros_like(v) for k, v in self.params.items()}
-                         if self.momentum else None)
+        self.state = OptimizerState(self.params)   # kept across chunks
         self.metric_fns = self._metric_fns(loss, metrics, output, labels)
         self.stopper = _early_stopping(early_stopping, self.val is not None)
         per_epoch = bool(self.metric_fns) or self.val is not None or self.stopper is not None
@@ -153,6 +174,7 @@ class _Trainer:
             outputs = [self.head.scores] if self.metric_fns and self.head else None
             model = compile_loss(loss, param_nodes, dtype, outputs)
         self.model = model
+        self.runner = _runner(model, self.opt)
         self.loss, self.param_nodes, self.dtype = loss, param_nodes, dtype
         self.output_fallback = None
 
@@ -206,8 +228,10 @@ class _Trainer:
         bar = _progress_bar(self.show_progress, self.epochs)
         start = time.perf_counter()
         try:
+            if self.opt.name == "lbfgs":
+                self._lbfgs(bar)
             done = 0
-            while done < self.epochs:
+            while done < self.epochs and self.opt.name != "lbfgs":
                 k = min(self.chunk, self.epochs - done)
                 finished, stop = self._run_chunk(done, k)
                 done += finished
@@ -234,8 +258,8 @@ class _Trainer:
             orders = np.stack([self.rng.permutation(self.n_rows) for _ in range(k)])
             orders = orders.astype(np.int64)
         lrs = self.lrs[first:first + k]
-        saved = copy_arrays(self.params), copy_arrays(self.velocity)
-        losses, done = self._call(self.params, self.velocity, orders, lrs)
+        saved = copy_arrays(self.params), self.state.copy()
+        losses, done = self._call(self.params, self.state, orders, lrs)
         finished = _finite_prefix(losses, done)
         dur = (time.perf_counter() - t0) / max(finished, 1)
         for i in range(finished):
@@ -247,10 +271,21 @@ class _Trainer:
             return finished, True
         return finished, self._measure(first + k)
 
-    def _call(self, params, velocity, orders, lrs):
-        losses, done = self.model.run_epochs(params, self.data, orders, lrs, self.batch_size,
-                                             self.momentum, velocity)
+    def _call(self, params, state, orders, lrs):
+        if self.runner is not None:
+            losses, done = self.runner(params, self.data, orders, lrs, self.batch_size,
+                                       self.opt, state)
+        else:  # a model with only the SGD loop (checked in _runner)
+            losses, done = self.model.run_epochs(params, self.data, orders, lrs,
+                                                 self.batch_size, self.momentum,
+                                                 state.m if self.momentum else None)
         return np.asarray(losses, dtype=np.float64), int(done)
+
+    def _lbfgs(self, bar):
+        """Full-batch L-BFGS-B (SciPy) on the model's loss and gradient; a history row
+        (and metrics, validation, early stopping) per iteration."""
+        from symgrad.train.lbfgs import minimize_lbfgs
+        minimize_lbfgs(self, bar)
 
     def _rewind(self, saved, orders, lrs, finished):
         """Leave the params as after the last finite epoch, whatever the model's loop did.
@@ -260,9 +295,9 @@ class _Trainer:
         rates, so the same result.
         """
         restore_arrays(self.params, saved[0])
-        restore_arrays(self.velocity, saved[1])
+        self.state.restore(saved[1])
         if finished:
-            self._call(self.params, self.velocity, None if orders is None else orders[:finished],
+            self._call(self.params, self.state, None if orders is None else orders[:finished],
                        lrs[:finished])
 
     def _measure(self, epoch):
@@ -321,6 +356,37 @@ def _finite_prefix(losses, done):
     diverging epoch in ``done``)."""
     ok = np.isfinite(losses[:done])
     return int(done if ok.all() else np.argmin(ok))
+
+
+def _runner(model, opt):
+    """``f(params, data, orders, lrs, batch_size, optimizer, state)`` running the model's
+    fused loop with ``opt``; None when the model's plain ``run_epochs`` (SGD) will do."""
+    if callable(getattr(model, "run_epochs_with", None)):   # NumpyModel
+        return model.run_epochs_with
+    try:
+        from symgrad.codegen.model import CompiledModel
+        from symgrad.codegen.trainloop import call_run_epochs_with
+    except ImportError:
+        CompiledModel = None
+    if CompiledModel is not None and isinstance(model, CompiledModel):
+        def run(params, data, orders, lrs, batch_size, optimizer, state):
+            return call_run_epochs_with(model, params, data, orders, lrs, batch_size,
+                                        optimizer.name, optimizer.hyper(), state)
+        return run
+    if opt.name == "lbfgs" or (opt.name == "sgd" and not opt.weight_decay):
+        return None
+    raise TypeError(f"{type(model).__name__} has only an SGD training loop (run_epochs); "
+                    f"optimizer {opt.name!r} needs a compiled model or a NumpyModel")
+
+
+def _keep_scalars(loss, arrays):
+    """0-d data tensors (hyperparameters such as lambda) stay 0-d: never sliced into
+    minibatches, bound from a float or a 0-d array."""
+    if arrays is None:
+        return None
+    scalars = {n.name for n in _input_leaves(loss) if not n.dims}
+    return {k: (np.asarray(v).reshape(()) if k in scalars and np.size(v) == 1 else v)
+            for k, v in arrays.items()}
 
 
 def _input_leaves(node):

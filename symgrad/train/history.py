@@ -18,7 +18,11 @@ class History:
     ``lr`` (rate per epoch), ``metrics`` (name -> per-epoch list; NaN where not
     measured), ``epochs`` (1-based epoch numbers), ``dur`` (seconds per epoch),
     ``time`` (total seconds), ``diverged``, ``stopped_epoch`` (the epoch training
-    stopped at early, else None), ``best_epoch``, ``stop_reason``.
+    stopped at early, else None), ``best_epoch``, ``stop_reason`` ("completed",
+    "converged" (L-BFGS met its tolerance), "early_stopping", "diverged",
+    "interrupted"), ``message`` and ``n_evals`` (L-BFGS: SciPy's message and the number
+    of loss evaluations; else None). With L-BFGS each row is an iteration and ``lr`` is
+    NaN (the line search picks the step).
     """
 
     def __init__(self):
@@ -30,6 +34,8 @@ class History:
         self.stopped_epoch = None
         self.best_epoch = None
         self.stop_reason = "completed"
+        self.message = None
+        self.n_evals = None
 
     # -- recording ----------------------------------------------------------------------
     def record(self, epoch, loss, lr, dur, metrics=None):
@@ -92,7 +98,9 @@ class History:
 
     # -- display ------------------------------------------------------------------------
     def summary(self):
-        status = {"completed": "completed", "early_stopping": f"early stop at epoch "
+        status = {"completed": "completed",
+                  "converged": f"converged ({self.message})" if self.message else "converged",
+                  "early_stopping": f"early stop at epoch "
                   f"{self.stopped_epoch} (best epoch {self.best_epoch})",
                   "diverged": f"DIVERGED at epoch {self.stopped_epoch}",
                   "interrupted": f"interrupted in epoch {self.stopped_epoch}"}[self.stop_reason]

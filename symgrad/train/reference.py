@@ -21,7 +21,10 @@ The ``run_epochs`` contract (shared with ``CompiledModel.run_epochs``)::
   Step k of epoch e uses rows ``orders[e, k*B:(k+1)*B]``.
 - Update, per param: without momentum ``p -= lr * g``; with momentum m (classical,
   as Keras): ``v = m * v - lr * g; p += v``. ``velocity`` (name -> array) is updated
-  in place; None means start from zero buffers.
+  in place; None means start from zero buffers. ``run_epochs_with(params, data,
+  orders, lrs, batch_size, optimizer, state)`` is the same loop with any optimizer of
+  ``symgrad.train.optimizers`` (Adam, RMSprop, ...) and its state (moments and step
+  count, updated in place).
 - ``epoch_losses[e]`` is the mean of the batch losses of epoch e, each evaluated
   before its step (Keras' convention for the training loss).
 - Divergence: the first non-finite batch loss, or non-finite params at the end of an
@@ -40,6 +43,7 @@ from symgrad.errors import DataError, DeclarationError
 from symgrad.graph.bind import bind
 from symgrad.graph.evaluate import run_graph
 from symgrad.graph.traverse import batch_dim, leaves, topo_order
+from symgrad.train.optimizers import Optimizer, OptimizerState
 
 
 class NumpyModel:
@@ -95,30 +99,48 @@ class NumpyModel:
             grads.append(np.broadcast_to(values[g], arrays[p].shape))
         return float(values[self.loss_node]), grads
 
+    def loss_and_grad(self, params, **data):
+        """``(loss, {param name: gradient array})``, as the compiled model's."""
+        arrays, sizes = self._bind([self.loss_node], params, data)
+        loss, grads = self._loss_and_grad(arrays, sizes)
+        return loss, dict(zip(self.param_names, grads))
+
     # -- the training loop -----------------------------------------------------------------
     def run_epochs(self, params, data, orders, lrs, batch_size, momentum=0.0, velocity=None):
         """Plain SGD epochs; see the module docstring for the exact contract."""
+        state = OptimizerState({})
+        if momentum:
+            if velocity is None:
+                velocity = {p.name: np.zeros_like(params[p.name]) for p in self.param_nodes}
+            state.m = velocity
+        return self.run_epochs_with(params, data, orders, lrs, batch_size,
+                                    Optimizer("sgd", momentum=momentum), state)
+
+    def run_epochs_with(self, params, data, orders, lrs, batch_size, optimizer, state):
+        """``run_epochs`` with any fused optimizer (a checked
+        :class:`~symgrad.train.optimizers.Optimizer`); ``state``
+        (:class:`~symgrad.train.optimizers.OptimizerState`) is updated in place and
+        restored with the params when an epoch diverges."""
         lrs = np.asarray(lrs, dtype=np.float64)
         arrays, sizes = self._bind([self.loss_node], params, data)
         for p in self.param_nodes:
             arrays[p] = params[p.name]  # the caller's arrays themselves: updated in place
-        if momentum and velocity is None:
-            velocity = {p.name: np.zeros_like(params[p.name]) for p in self.param_nodes}
+            for buffers in (state.m, state.s):
+                if buffers.get(p.name) is None:
+                    buffers[p.name] = np.zeros_like(params[p.name])
         batches = self._batch_plan(sizes, orders, len(lrs), batch_size)
         losses = np.full(len(lrs), np.nan)
         with np.errstate(all="ignore"):  # overflow is detected and reported, not warned about
-            return self._epochs(arrays, sizes, batches, lrs, momentum, velocity, params, losses)
-
-    def _epochs(self, arrays, sizes, batches, lrs, momentum, velocity, params, losses):
-        for e, lr in enumerate(lrs):
-            snapshot = copy_arrays(params), copy_arrays(velocity)
-            loss = self._run_epoch(arrays, sizes, batches(e), lr, momentum, velocity, params)
-            if not (np.isfinite(loss) and all(np.all(np.isfinite(v)) for v in params.values())):
-                restore_arrays(params, snapshot[0])
-                restore_arrays(velocity, snapshot[1])
-                losses[e] = loss if not np.isfinite(loss) else np.inf
-                return losses, e
-            losses[e] = loss
+            for e, lr in enumerate(lrs):
+                snapshot = copy_arrays(params), state.copy()
+                loss = self._run_epoch(arrays, sizes, batches(e), lr, optimizer, state, params)
+                if not (np.isfinite(loss) and all(np.all(np.isfinite(v))
+                                                  for v in params.values())):
+                    restore_arrays(params, snapshot[0])
+                    state.restore(snapshot[1])
+                    losses[e] = loss if not np.isfinite(loss) else np.inf
+                    return losses, e
+                losses[e] = loss
         return losses, len(lrs)
 
     def _batch_plan(self, sizes, orders, n_epochs, batch_size):
@@ -137,7 +159,7 @@ class NumpyModel:
             return [order[k * batch_size:(k + 1) * batch_size] for k in range(steps)]
         return plan
 
-    def _run_epoch(self, arrays, sizes, batches, lr, momentum, velocity, params):
+    def _run_epoch(self, arrays, sizes, batches, lr, optimizer, state, params):
         """One epoch of steps; returns the mean batch loss (non-finite: stopped at once)."""
         total = 0.0
         for rows in batches:
@@ -146,14 +168,10 @@ class NumpyModel:
             if not np.isfinite(loss):
                 return loss
             total += loss
+            state.step += 1
             for p, g in zip(self.param_nodes, grads):
-                if momentum:
-                    v = velocity[p.name]
-                    v *= momentum
-                    v -= lr * g
-                    params[p.name] += v
-                else:
-                    params[p.name] -= lr * g
+                optimizer.step(params[p.name], g, state.m[p.name], state.s[p.name],
+                               lr, state.step)
         return total / len(batches)
 
     def _gather(self, arrays, sizes, rows):
