@@ -159,7 +159,7 @@ class Derivation:
 
     def _build_steps(self):
         ranks = self.ranks
-        out = declare_steps(self.loss) + model_steps(self.notation, self.forward, self.loss, ranks)
+        out = declare_steps(self.loss, self.notation) + model_steps(self.notation, self.forward, self.loss, ranks)
         for v in reversed(self._sweep.order):
             if v is self.loss or v.op == "transpose" or v not in self._sweep.steps:
                 continue

@@ -117,6 +117,17 @@ class DerivationLatexPrinter(_Ordered, LatexPrinter):
         a, b = expr.args
         return r"\mathbb{1}\left[%s = %s\right]" % (self._print(a), self._print(b))
 
+    def _print_Pow(self, expr):
+        base, e = expr.as_base_exp()
+        if e.is_Integer and e > 1 and isinstance(base, (sp.Indexed, sp.Symbol)):
+            # W^{(1)}_{jk} already carries a superscript: a second one needs braces
+            # around the base, or TeX stops with "Double superscript".
+            text = self._print(base)
+            if "^" in text:
+                text = "{%s}" % text
+            return "%s^{%s}" % (text, e)
+        return super()._print_Pow(expr)
+
     def _print_Mul(self, expr):
         coeff, rest = expr.as_coeff_Mul()
         if coeff.is_negative:

@@ -1,11 +1,12 @@
 """The steps of a derivation: model, loss, chain rule per node, local gradient,
 simplification, result. Each step carries its text and LaTeX forms."""
+import re
 from dataclasses import dataclass
 
 import sympy as sp
 
 from symgrad.diff.symbolic import ElementContext
-from symgrad.explain.printing import latex_text, to_latex, to_text
+from symgrad.explain.printing import latex_name, latex_text, to_latex, to_text
 from symgrad.graph.traverse import topo_order
 
 FULL_LOSS_MAX_NODES = 12
@@ -26,26 +27,48 @@ class Step:
     node: object
     text: str
     latex: str
+    # For page layout (symgrad.explain.layout): the left side in LaTeX and the right side,
+    # as a SymPy expression or as LaTeX pieces already split at top-level "+".
+    lhs_latex: str = None
+    rhs: object = None
+    rhs_pieces: tuple = ()
 
     def __str__(self):
         return self.text
 
 
-def _eq(lhs, *rhs, ranks=None):
-    text = " = ".join([to_text(lhs, ranks)] + [to_text(r, ranks) for r in rhs])
-    latex = " &= ".join([to_latex(lhs, ranks)] + [to_latex(r, ranks) for r in rhs[:1]])
-    latex += "".join(r" = %s" % to_latex(r, ranks) for r in rhs[1:])
-    return text, latex
+def _eq(lhs, rhs, ranks=None):
+    """(text, latex, lhs_latex, rhs): the fields of a ``lhs = rhs`` step."""
+    lhs_latex = to_latex(lhs, ranks)
+    return (f"{to_text(lhs, ranks)} = {to_text(rhs, ranks)}",
+            f"{lhs_latex} &= {to_latex(rhs, ranks)}", lhs_latex, rhs)
 
 
-def declare_steps(loss):
+def declare_latex(node, notation=None):
+    """``\text{data } X : N \times d`` (math mode; dims joined by a real times sign)."""
+    kind = "data" if node.op == "input" else "parameter"
+    name = notation.names.get(node, node.name) if notation is not None else node.name
+    dims = r" \times ".join(dim_latex(d) for d in node.dims) if node.dims else r"\text{scalar}"
+    extra = r" \ \text{(integer)}" if node.dtype == "int" else ""
+    return r"\text{%s } %s : %s%s" % (kind, latex_name(name), dims, extra)
+
+
+def dim_latex(dim):
+    r"""A dim name in math: ``N``, ``D_{0}`` for ``D0``, ``\mathrm{batch}``."""
+    m = re.fullmatch(r"([A-Za-z]+)(\d+)", dim)
+    stem, sub = (m.group(1), m.group(2)) if m else (dim, "")
+    body = stem if len(stem) == 1 and stem.isalpha() else r"\mathrm{%s}" % latex_text(stem)
+    return body + (r"_{%s}" % sub if sub else "")
+
+
+def declare_steps(loss, notation=None):
     out = []
     for node in topo_order(loss):
         if node.op in ("input", "param"):
             kind = "data" if node.op == "input" else "parameter"
             dims = " x ".join(node.dims) if node.dims else "scalar"
             text = f"{kind} {node.name}: {dims}{' (integer)' if node.dtype == 'int' else ''}"
-            out.append(Step("declare", node, text, r"\text{%s}" % latex_text(text)))
+            out.append(Step("declare", node, text, declare_latex(node, notation)))
     return out
 
 
@@ -94,19 +117,19 @@ def chain_steps(notation, sweep, v, ranks):
         c_sym, v_sym = notation.symbol(e.consumer, idx_c), notation.symbol(v, idx_v)
         partial = sp.Derivative(c_sym, v_sym) if not v_sym.is_Number else sp.S.Zero
         parts.append((up, partial, summed))
-        text, latex = _eq(partial, local, ranks=ranks)
-        locals_.append(Step("local", v, "  local: " + text, latex))
+        text, latex, lhs_l, rhs = _eq(partial, local, ranks=ranks)
+        locals_.append(Step("local", v, "  local: " + text, latex, lhs_l, rhs))
     chain_text = " + ".join(_chain_text(up, d, s, ranks, to_text) for up, d, s in parts)
-    chain_latex = " + ".join(_chain_text(up, d, s, ranks, to_latex) for up, d, s in parts)
+    pieces = [_chain_text(up, d, s, ranks, to_latex) for up, d, s in parts]
+    pieces = pieces[:1] + ["+ " + p for p in pieces[1:]]
     lhs_t, lhs_l = to_text(bar_v, ranks), to_latex(bar_v, ranks)
-    out = [Step("chain", v, f"{lhs_t} = {chain_text}", f"{lhs_l} &= {chain_latex}")]
+    out = [Step("chain", v, f"{lhs_t} = {chain_text}", f"{lhs_l} &= {' '.join(pieces)}",
+                lhs_l, None, tuple(pieces))]
     out += locals_
-    text, latex = _eq(bar_v, step.result, ranks=ranks)
-    out.append(Step("result", v, text, latex))
+    out.append(Step("result", v, *_eq(bar_v, step.result, ranks=ranks)))
     closed = sweep.closed[v]
     if closed != step.result:
-        text, latex = _eq(bar_v, closed, ranks=ranks)
-        out.append(Step("simplify", v, text, latex))
+        out.append(Step("simplify", v, *_eq(bar_v, closed, ranks=ranks)))
     return out
 
 
