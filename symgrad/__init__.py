@@ -10,6 +10,8 @@ from symgrad.graph.evaluate import evaluate
 from symgrad.ops import (abs, binary_cross_entropy, clip, cross_entropy, exp, hinge, l1, l2, log,
                          log_softmax, logsumexp, max, maximum, mean, minimum, mse, onehot, relu,
                          sigmoid, softmax, softplus, sqrt, sse, sum, take, tanh, where)
+from symgrad.ops import (cos, elementwise, elu, erf, expm1, gelu, huber, leaky_relu, log1p,
+                         silu, sin, square)
 from symgrad.diff.check import check_grad
 from symgrad.diff.reverse import gradients
 from symgrad.diff.scalar import grad, scalars
@@ -46,6 +48,8 @@ __all__ = [
     "DataError", "DeclarationError", "DimError", "DivergenceError", "MissingRuleError",
     "SymgradError", "Node", "param", "tensor", "evaluate", "clip", "maximum", "minimum",
     "onehot", "take", "where", "abs", "binary_cross_entropy",
+    "cos", "elementwise", "elu", "erf", "expm1", "gelu", "huber", "leaky_relu", "log1p",
+    "silu", "sin", "square",
     "cross_entropy", "exp", "hinge", "l1", "l2", "log", "log_softmax", "logsumexp", "max", "mean",
     "mse", "relu", "sigmoid", "softmax", "softplus", "sqrt", "sse", "sum", "tanh", "check_grad",
     "gradients", "grad", "scalars", "Derivation", "derive", "backprop", *_LAZY,

@@ -1,0 +1,265 @@
+"""``sg.elementwise(name, body)``: a registry entry generated from a SymPy body.
+
+::
+
+    swish = sg.elementwise("swish", lambda x: x * sg.sigmoid(x))
+    h = swish(X @ W1 + b1)          # a node; swish(sp.Symbol("x")) is a SymPy expression
+
+From the body symgrad makes what a hand-written entry of ``symgrad/ops`` has:
+
+* a SymPy function class ``swish`` (LaTeX ``\\operatorname{swish}``) whose ``fdiff`` is
+  the class of its derivative, ``swish'``, itself a generated op made on first use
+  (so second derivatives work too); derivations print ``swish'(z_ij)``;
+* the NumPy meaning, by interpreting the body's tree (:func:`symgrad.ops.body.numpy_value`);
+* the gradient rule ``g * swish'(x)``;
+* the emitted code: a scalar helper ``_sg_f_swish`` in the generated module's prelude,
+  printed from the body with common subexpressions eliminated.
+
+The body is made stable first (:func:`symgrad.ops.body.stabilize`): ``x / (1 + exp(-x))``
+becomes ``x * sigmoid(x)``, so its derivative is never inf/inf. Kinks (``Piecewise``,
+``Abs``, ``Max(x, 0)``) take the derivative of the branch their condition selects, so at
+``x = 0`` of ``Piecewise((x, x > 0), (a * x, True))`` it is ``a`` (the left derivative,
+as relu'(0) = 0); Dirac deltas are dropped.
+
+Parameters (``params={"slope": 0.01}``) are real numbers fixed per node (``leaky_relu(x,
+slope=0.2)``); the body receives them as symbols, the derivative is taken in ``x`` only.
+"""
+import numbers
+from dataclasses import dataclass, field
+
+import sympy as sp
+
+from symgrad.errors import DeclarationError
+from symgrad.graph.names import check_name, is_plain_identifier
+from symgrad.graph.node import Node, apply
+from symgrad.graph.registry import OPS, OpDef, register
+from symgrad.ops import body as B
+from symgrad.ops._shape import unary_infer
+from symgrad.ops.elementwise import HELPERS
+
+_ARG = sp.Symbol("x", real=True)
+
+
+@dataclass(eq=False)
+class Custom:
+    """One generated op: ``expr`` in ``_ARG`` and the parameter symbols."""
+
+    name: str                # op name: "swish", its derivative "swish_prime"
+    display: str             # how formulas print it: "swish", "swish'"
+    expr: object
+    params: dict             # parameter name -> default value
+    order: int = 0           # 0 for the user's function, k for its k-th derivative
+    base: str = ""           # the user's name
+    helper_name: str = ""
+    helpers: set = field(default_factory=set)     # helper names its code calls
+    func: object = None      # the SymPy function class
+    user: object = None      # the function elementwise returned
+    _derivative: object = None
+
+    @property
+    def symbols(self):
+        return [_ARG] + [param_symbol(p) for p in self.params]
+
+    def numpy(self, x, *values):
+        return B.numpy_value(self.expr, dict(zip(self.symbols, (x, *values))))
+
+    def derivative(self):
+        """The generated op of d expr / dx, or a SymPy number when it is constant."""
+        if self._derivative is None:
+            d = B.drop_deltas(B.stabilize(sp.diff(self.expr, _ARG)))
+            self._derivative = d if not d.free_symbols else _make(
+                f"{self.name}_prime", self.display + "'", d, self.params, self.order + 1,
+                self.base)
+        return self._derivative
+
+
+CUSTOM = {}   # op name -> Custom
+
+
+def param_symbol(name):
+    return sp.Symbol(name, real=True)
+
+
+def elementwise(name, body, params=None):
+    """An elementwise op from ``body``, a function of a SymPy symbol returning a SymPy
+    expression; returns the user function (nodes -> nodes, SymPy scalars -> SymPy).
+
+    Calling it again with the same name and the same body returns the same function; a
+    different body under a registered name is an error.
+    """
+    name, params = _check_name(name), _check_params(name, params or {})
+    where = f"elementwise {name!r}"
+    if not callable(body):
+        raise DeclarationError(f"{where}: body must be a function of one SymPy symbol, "
+                               f"got {type(body).__name__}")
+    raw = B.as_expr(body(_ARG, **{p: param_symbol(p) for p in params}), where)
+    B.check_body(raw, {_ARG, *map(param_symbol, params)}, where)
+    expr = B.drop_deltas(B.stabilize(raw))
+    if name in CUSTOM:
+        known = CUSTOM[name]
+        if known.expr != expr or known.params != params:
+            raise DeclarationError(f"{where} is already defined with the body {known.expr}; "
+                                   "choose another name for a different function")
+        return user_function(known)
+    if name in OPS:
+        raise DeclarationError(f"{where}: {name!r} is a built-in op; choose another name")
+    return user_function(_make(name, name, expr, params, 0, name))
+
+
+def _check_name(name):
+    check_name(name, "elementwise op")
+    if not is_plain_identifier(name) or name.endswith("_prime"):
+        raise DeclarationError(
+            f"elementwise op name {name!r} must be a plain identifier (letters, digits, "
+            "underscores, starting with a letter, not ending in '_prime'): it names the "
+            "op in formulas and code")
+    return name
+
+
+def _check_params(name, params):
+    out = {}
+    for p, value in params.items():
+        if not (isinstance(p, str) and is_plain_identifier(p)) or p == "x":
+            raise DeclarationError(f"elementwise {name!r}: parameter name {p!r} must be a "
+                                   "plain identifier other than 'x'")
+        out[p] = _real(value, f"elementwise {name!r}: parameter {p!r}")
+    return out
+
+
+def _real(value, what):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise DeclarationError(f"{what} must be a real number, got {value!r}")
+    return float(value)
+
+
+# -- the generated pieces ----------------------------------------------------------------
+_HELPER_SOURCES = {}   # helper name -> source, for generated ops calling each other
+
+
+def _make(name, display, expr, params, order, base):
+    op = Custom(name, display, expr, dict(params), order, base)
+    op.helper_name = f"_sg_f{order or ''}_{base}"
+    source, used = B.numba_source(op.helper_name, expr, op.symbols)
+    _HELPER_SOURCES[op.helper_name] = source
+    op.helpers = set(used)
+    op.func = _sympy_class(op)
+    B.GENERATED[op.func] = op
+    # piecewise-constant bodies (the derivative of leaky_relu): no gradient flows
+    constant = B.drop_deltas(sp.diff(expr, _ARG)).is_zero is True
+    register(OpDef(name, "elementwise", unary_infer(name), _element(op), _numpy(op),
+                   (None,) if constant else (_vjp(op),), label=display, code=_code(op),
+                   doc=f"generated by sg.elementwise from {expr}", constant=constant))
+    CUSTOM[name] = op
+    return op
+
+
+def _element(op):
+    def element(ctx, node, idx):
+        return op.func(ctx.arg(0, idx), *[sp.Float(node.attrs[p]) for p in op.params])
+    return element
+
+
+def _numpy(op):
+    return lambda node, sizes, x: op.numpy(x, *[node.attrs[p] for p in op.params])
+
+
+def _vjp(op):
+    def rule(g, node):
+        d = op.derivative()
+        if isinstance(d, Custom):
+            return g * apply(d.name, node.inputs[0], **node.attrs)
+        return g * float(d)      # a constant derivative (0 for piecewise-constant bodies)
+    return rule
+
+
+def _code(op):
+    names, todo = {op.helper_name}, list(op.helpers)
+    while todo:                  # the helpers of the generated functions it calls, too
+        h = todo.pop()
+        if h not in names:
+            names.add(h)
+            todo += [n for o in B.GENERATED.values() if o.helper_name == h for n in o.helpers]
+    helpers = {h: HELPERS[h] if h in HELPERS else _HELPER_SOURCES[h] for h in sorted(names)}
+
+    def template(node):
+        values = "".join(", " + B._literal(float(node.attrs[p])) for p in op.params)
+        return f"{op.helper_name}({{0}}{values})"
+    return {"scalar": template, "helpers": helpers}
+
+
+def _short(value):
+    return repr(float(value)) if not float(value).is_integer() else str(int(value))
+
+
+def _sympy_class(op):
+    """The SymPy function class of ``op``: exact numbers stay symbolic, floats evaluate."""
+
+    def numeric_eval(cls, x, *values):
+        if isinstance(x, sp.Float) and all(v.is_Number for v in values):
+            return sp.Float(float(op.numpy(float(x), *map(float, values))))
+        return None
+
+    def fdiff(self, argindex=1):
+        if argindex != 1:
+            raise sp.ArgumentIndexError(self, argindex)
+        d = op.derivative()
+        return d.func(*self.args) if isinstance(d, Custom) else d
+
+    def _eval_evalf(self, prec):
+        if all(a.is_number for a in self.args):
+            return sp.Float(float(op.numpy(*[float(a) for a in self.args])), prec)
+        return None
+
+    def _eval_expand_func(self, **hints):      # sp.expand_func(swish(x)) -> the body
+        return op.expr.xreplace(dict(zip(op.symbols, self.args)))
+
+    def _eval_is_real(self):
+        return self.args[0].is_real
+
+    def text(self, printer):
+        params = "".join(f", {p}={_short(v)}" for p, v in zip(op.params, self.args[1:]))
+        return f"{op.display}({printer._print(self.args[0])}{params})"
+
+    def latex(self, printer):
+        stem = r"\operatorname{%s}" % op.base.replace("_", r"\_")
+        primes = "'" * op.order if op.order <= 3 else "^{(%d)}" % op.order
+        params = "".join(f"; {_short(v)}" for v in self.args[1:])
+        return r"%s%s\left(%s%s\right)" % (stem, primes, printer._print(self.args[0]), params)
+
+    def numeric(x, *values):                    # float -> float, for formula interpreters
+        return float(op.numpy(float(x), *map(float, values)))
+
+    namespace = {"nargs": 1 + len(op.params), "eval": classmethod(numeric_eval), "fdiff": fdiff,
+                 "numeric": staticmethod(numeric),
+                 "_eval_evalf": _eval_evalf, "_eval_expand_func": _eval_expand_func,
+                 "_eval_is_real": _eval_is_real, "_sympystr": text, "_symgrad_text": text,
+                 "_latex": latex, "__doc__": f"{op.display}(x) = {op.expr} (sg.elementwise)",
+                 "__module__": __name__}
+    return type(sp.Function)(op.display, (sp.Function,), namespace)
+
+
+# -- the user's function -------------------------------------------------------------------
+def user_function(op):
+    """``f(x, **params)``: a node for a node, a SymPy expression for a SymPy scalar."""
+    if op.user is not None:
+        return op.user
+
+    def fn(x, **values):
+        unknown = set(values) - set(op.params)
+        if unknown:
+            raise DeclarationError(f"{op.name}: unknown parameter(s) {sorted(unknown)}; "
+                                   f"it takes {sorted(op.params) or 'none'}")
+        vals = {p: _real(values.get(p, d), f"{op.name}: {p}") for p, d in op.params.items()}
+        if isinstance(x, Node):
+            return apply(op.name, x, **vals)
+        if isinstance(x, sp.Expr) or (isinstance(x, numbers.Real) and not isinstance(x, bool)):
+            arg = x if isinstance(x, sp.Expr) else B.as_expr(x, op.name)
+            return op.func(arg, *[sp.Float(v) for v in vals.values()])
+        raise DeclarationError(f"{op.name}: expected a symgrad node or a SymPy expression, "
+                               f"got {x!r}")
+
+    fn.__name__ = fn.__qualname__ = op.name
+    fn.__doc__ = f"Elementwise {op.name}(x) = {op.expr} (made by sg.elementwise)."
+    fn.op = op
+    op.user = fn
+    return fn
