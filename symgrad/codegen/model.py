@@ -214,6 +214,22 @@ class CompiledModel:
             raise DataError(f"orders must index rows 0..{n_rows - 1}")
         return orders
 
+    # -- pickling (sweeps send models to worker processes and Dask workers) -----------------
+    _UNPICKLED = ("module", "path", "_extra", "_known", "_names")
+
+    def __getstate__(self):
+        """Everything but the loaded module (and caches): the source text travels instead."""
+        return {k: v for k, v in self.__dict__.items() if k not in self._UNPICKLED}
+
+    def __setstate__(self, state):
+        """Write the module into this process's cache if it is not there yet, then load it:
+        on one machine the cache directory is shared, so Numba's cached machine code loads
+        instead of compiling; elsewhere it compiles once into that machine's cache."""
+        self.__dict__.update(state)
+        self._extra, self._known = {}, {}
+        self.path = cache.store(self.source)
+        self.module = cache.load(self.path)
+
     def export(self, path):
         """Write a standalone module (NumPy + Numba only) with ``train(params, data, ...)``."""
         cache.write_atomic(str(path), self.source)

@@ -8,6 +8,8 @@ from symgrad.train.history import History
 from symgrad.train.reference import NumpyModel
 from symgrad.train.schedules import (Constant, CosineDecay, ExponentialDecay, InverseTimeDecay,
                                      Schedule, StepDecay)
+from symgrad.train.sweeps import sweep
+from symgrad.train.sweep_result import SweepResult
 
 __all__ = ["Constant", "CosineDecay", "EarlyStopping", "ExponentialDecay", "History",
-           "InverseTimeDecay", "NumpyModel", "Schedule", "StepDecay", "fit"]
+           "InverseTimeDecay", "NumpyModel", "Schedule", "StepDecay", "SweepResult", "fit", "sweep"]

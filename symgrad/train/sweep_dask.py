@@ -1,0 +1,50 @@
+"""Sweep runs as tasks on a Dask cluster (``sweep(..., client=distributed.Client(...))``).
+
+The payload (compiled model, data, fit arguments) is scattered once; each task is a
+group of runs that names it, so every worker receives it at most once and unpickles it
+once per process (``sweep_run.payload_of``). The model travels by its source: a worker
+writes the module into its own cache directory if it is not there (a worker on another
+machine compiles it once, a worker on this machine loads the parent's machine code).
+
+A worker lost mid-sweep costs only the groups it was running: the scheduler runs them
+again elsewhere, and an exception in a task is retried ``RETRIES`` times; a group that
+still fails becomes :class:`FailedRun` entries, the other runs are kept.
+"""
+from symgrad.train.sweep_pool import GROUPS_PER_WORKER, groups
+from symgrad.train.sweep_result import FailedRun
+from symgrad.train.sweep_run import run_tasks
+
+RETRIES = 2
+
+
+def n_workers(client):
+    """The cluster's worker count now (at least 1, so a cluster still scaling up works)."""
+    try:
+        return max(1, len(client.scheduler_info().get("workers", {})))
+    except Exception:
+        return 1
+
+
+def run_on_dask(client, token, blob, tasks, bar):
+    """Histories of ``tasks`` (in task order), computed on ``client``'s cluster."""
+    from distributed import as_completed
+    [payload] = client.scatter([blob])       # once; workers fetch it when they need it
+    work = groups(tasks, n_workers(client) * GROUPS_PER_WORKER)
+    futures = client.map(run_tasks, [token] * len(work), [payload] * len(work), work,
+                         retries=RETRIES, pure=False)
+    group_of = {f.key: g for f, g in zip(futures, work)}
+    runs = {}
+    try:
+        for future in as_completed(futures):
+            try:
+                done = future.result()
+            except Exception as err:   # retries spent or the cluster gave up on it
+                done = [(t[0], FailedRun(t[1], f"dask task failed: {type(err).__name__}: {err}"))
+                        for t in group_of[future.key]]
+            runs.update(done)
+            if bar is not None:
+                bar.update(len(done))
+    finally:
+        if bar is not None:
+            bar.close()
+    return [runs[t[0]] for t in tasks]

@@ -1,0 +1,51 @@
+"""Sweep runs in worker processes on this machine.
+
+Workers are loky's (joblib's) reusable processes: fresh interpreters, not forks of a
+process whose other threads may hold locks; they never re-run the caller's script (no
+``if __name__ == "__main__"`` guard needed) and stay up between sweeps (loky stops them
+after 300 s idle). Each keeps the last few payloads it unpickled, so a second sweep of
+the same model and data loads nothing again.
+
+The model reaches the workers by its source: unpickling a ``CompiledModel`` loads its
+module from the cache directory (``$SYMGRAD_CACHE_DIR``), where Numba finds the machine
+code the parent compiled.
+"""
+from concurrent.futures import as_completed
+
+from symgrad.train.sweep_result import FailedRun
+from symgrad.train.sweep_run import run_tasks
+
+GROUPS_PER_WORKER = 2   # groups of runs per worker: balance against sending the payload
+
+
+def executor(workers):
+    """loky's reusable process pool (what scikit-learn's ``n_jobs`` uses): workers are
+    started once, kept between sweeps, and never re-run the caller's ``__main__``."""
+    from joblib.externals.loky import get_reusable_executor
+    return get_reusable_executor(max_workers=workers, reuse=True)
+
+
+def groups(tasks, n_groups):
+    """``tasks`` dealt round-robin into ``n_groups`` non-empty groups."""
+    n_groups = max(1, min(n_groups, len(tasks)))
+    return [tasks[k::n_groups] for k in range(n_groups)]
+
+
+def run_in_pool(workers, token, blob, tasks, bar):
+    """Histories of ``tasks`` (in task order), run by ``workers`` processes."""
+    pool = executor(workers)
+    futures = {pool.submit(run_tasks, token, blob, group): group
+               for group in groups(tasks, workers * GROUPS_PER_WORKER)}
+    runs = {}
+    for future in as_completed(futures):
+        try:
+            done = future.result()
+        except Exception as err:   # e.g. a worker died: only its runs are lost
+            done = [(t[0], FailedRun(t[1], f"{type(err).__name__}: {err}"))
+                    for t in futures[future]]
+        runs.update(done)
+        if bar is not None:
+            bar.update(len(done))
+    if bar is not None:
+        bar.close()
+    return [runs[t[0]] for t in tasks]

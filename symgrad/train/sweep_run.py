@@ -1,0 +1,74 @@
+"""Running sweep tasks: the same code in-process, in worker processes and on Dask workers.
+
+A *payload* is what every run of a sweep shares (the compiled model, the data, the fit
+arguments). It travels once per worker as bytes (cloudpickle when installed, so
+callables such as metric functions travel too) and is unpickled once per worker
+process, kept under its token; a :class:`~symgrad.codegen.CompiledModel` unpickles by
+loading its module from the cache directory (see ``CompiledModel.__setstate__``).
+
+A *task* is one run: ``(index, settings, fit settings, hyperparameter values, initial
+params)``; ``settings`` is the grid point as the user wrote it.
+"""
+import hashlib
+import pickle
+from collections import OrderedDict
+
+from symgrad.errors import DivergenceError
+from symgrad.train.driver import fit
+from symgrad.train.sweep_result import FailedRun
+
+_PAYLOADS = OrderedDict()   # token -> unpickled payload, per worker process
+_KEEP = 4                    # payloads kept per worker (the last few sweeps)
+
+
+def dumps(payload):
+    """``(token, bytes)`` of a payload; TypeError naming what cannot travel."""
+    try:
+        import cloudpickle
+        blob = cloudpickle.dumps(payload)
+    except ImportError:
+        try:
+            blob = pickle.dumps(payload)
+        except Exception as err:
+            raise TypeError(f"sweep cannot send its fit arguments to worker processes "
+                            f"({err}); install cloudpickle, use module-level functions, "
+                            "or run in-process with n_jobs=1") from None
+    except Exception as err:
+        raise TypeError(f"sweep cannot send its model, data or fit arguments to worker "
+                        f"processes ({type(err).__name__}: {err}); run in-process with "
+                        "n_jobs=1") from None
+    return hashlib.sha256(blob).hexdigest()[:24], blob
+
+
+def payload_of(token, blob):
+    """The unpickled payload for ``token`` (unpickled once per process)."""
+    if token not in _PAYLOADS:
+        _PAYLOADS[token] = pickle.loads(blob)
+        while len(_PAYLOADS) > _KEEP:
+            _PAYLOADS.popitem(last=False)
+    _PAYLOADS.move_to_end(token)
+    return _PAYLOADS[token]
+
+
+def run_one(payload, task):
+    """Train one grid point; a History with ``.settings`` (a FailedRun if it raised)."""
+    index, settings, fit_settings, hyper, params = task
+    data = {**payload["data"], **hyper}
+    kwargs = {**payload["fit_kwargs"], **fit_settings}
+    if hyper and kwargs.get("validation_data") is not None:
+        kwargs["validation_data"] = {**kwargs["validation_data"], **hyper}
+    try:
+        hist = fit(payload["model"], params, data=data, progress=False, **kwargs)
+    except DivergenceError as err:   # only if a caller asked fit to raise
+        hist = err.history
+    except Exception as err:         # one bad run must not end the sweep
+        return index, FailedRun(settings, f"{type(err).__name__}: {err}")
+    hist.settings = settings
+    return index, hist
+
+
+def run_tasks(token, blob, tasks):
+    """Run a group of tasks in this process; ``[(index, History), ...]``."""
+    payload = payload_of(token, blob)
+    return [run_one(payload, task) for task in tasks]
+
