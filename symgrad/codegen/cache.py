@@ -2,8 +2,9 @@
 
 Numba cannot cache functions made with ``exec`` (numba#3501), so each generated
 module is a real file named by a hash of its text, imported from that path; its
-functions use ``njit(cache=True)``, so Numba's index and object files sit next to
-it in ``__pycache__`` and a second process loads machine code instead of
+functions use ``njit(cache=True)``, so Numba's index and object files sit where
+Numba's locator puts them (``__pycache__`` next to it, or under ``$NUMBA_CACHE_DIR``;
+see :func:`numba_cache_path`) and a second process loads machine code instead of
 compiling. Files are written atomically (temp file + ``os.replace``): concurrent
 processes writing the same module write the same bytes, and a reader never sees
 half a file.
@@ -81,19 +82,34 @@ def store(source, directory=None):
     return path
 
 
+def numba_cache_path(path):
+    """The directory where Numba keeps the index and object files of the module at
+    ``path``, by Numba's own locator rules: ``$NUMBA_CACHE_DIR/<dir>_<hash>`` when set
+    (as read by ``numba.config`` at import), else ``__pycache__`` next to the module, else
+    a user-wide cache dir when that is not writable."""
+    from numba.core.caching import CompileResultCacheImpl
+    namespace = {}
+    # A stand-in function "defined" in the module file: the locator looks only at its file.
+    exec(compile("def _sg_locate():\n    pass\n", path, "exec"), namespace)
+    return CompileResultCacheImpl(namespace["_sg_locate"]).locator.get_cache_path()
+
+
+def numba_files(path):
+    """Full paths of Numba's index (.nbi) and object (.nbc) files for the module at ``path``."""
+    stem = os.path.basename(path)[:-3] + "."
+    where = numba_cache_path(path)
+    names = os.listdir(where) if os.path.isdir(where) else ()
+    return sorted(os.path.join(where, n) for n in names
+                  if n.startswith(stem) and n.endswith((".nbi", ".nbc")))
+
+
 def purge(path):
     """Delete Numba's cache files (index and code) of the module at ``path``."""
-    stem = os.path.basename(path)[:-3] + "."
-    dirs = [os.path.join(os.path.dirname(path), "__pycache__")]
-    if os.environ.get("NUMBA_CACHE_DIR"):
-        dirs += [root for root, _, _ in os.walk(os.environ["NUMBA_CACHE_DIR"])]
-    for d in dirs:
-        for name in os.listdir(d) if os.path.isdir(d) else ():
-            if name.startswith(stem) and name.endswith((".nbi", ".nbc")):
-                try:
-                    os.remove(os.path.join(d, name))
-                except OSError:
-                    pass
+    for name in numba_files(path):
+        try:
+            os.remove(name)
+        except OSError:
+            pass
 
 
 def forget(path):

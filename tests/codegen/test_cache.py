@@ -1,4 +1,9 @@
-"""The generated module and Numba's compiled code are reused by a second process."""
+"""The generated module and Numba's compiled code are reused by a second process.
+
+Numba's files are found with Numba's own locator rules (:func:`cache.numba_files`), so
+these tests pass wherever ``NUMBA_CACHE_DIR`` (or its absence) puts them; the last test
+runs the others again in a subprocess with ``NUMBA_CACHE_DIR`` set to a fresh dir.
+"""
 import json
 import os
 import subprocess
@@ -13,7 +18,7 @@ SCRIPT = """
 import json, time
 import numpy as np
 from tests.cases import sigmoid_perceptron
-from symgrad.codegen import compile
+from symgrad.codegen import cache, compile
 loss, params, data = sigmoid_perceptron(n=30)
 t0 = time.perf_counter()
 fn = compile(loss, params)
@@ -21,6 +26,7 @@ value, grads = fn.loss_and_grad({"w": data["w"]}, x=data["x"], y=data["y"])
 seconds = time.perf_counter() - t0
 stats = fn.module.loss_and_grad.stats
 print(json.dumps({"path": fn.path, "value": value, "seconds": seconds,
+                  "numba_files": cache.numba_files(fn.path),
                   "hits": sum(stats.cache_hits.values()),
                   "misses": sum(stats.cache_misses.values())}))
 """
@@ -38,7 +44,11 @@ def run_process(cache_dir):
 def test_second_process_loads_from_cache(tmp_path):
     first = run_process(tmp_path)
     assert first["misses"] >= 1 and first["hits"] == 0
-    files = sorted(os.listdir(os.path.join(tmp_path, "__pycache__")))
+    files = first["numba_files"]
+    assert files == cache.numba_files(first["path"])   # this process finds them too
+    import numba
+    if numba.config.CACHE_DIR:                          # NUMBA_CACHE_DIR is honoured
+        assert all(f.startswith(os.path.abspath(numba.config.CACHE_DIR)) for f in files)
     assert any(f.endswith(".nbi") for f in files) and any(f.endswith(".nbc") for f in files)
     second = run_process(tmp_path)
     assert second["path"] == first["path"] and second["value"] == first["value"]
@@ -79,9 +89,11 @@ def test_damaged_numba_cache_is_a_miss(tmp_path, monkeypatch):
     args = ({"w": data["w"]},), {"x": data["x"], "y": data["y"]}
     fn = compile(loss, params)
     want = fn.loss(*args[0], **args[1])
-    pycache = tmp_path / "__pycache__"
-    for f in pycache.iterdir():                      # truncate the index and object files
-        f.write_bytes(f.read_bytes()[:10])
+    files = cache.numba_files(fn.path)
+    assert files
+    for name in files:                               # truncate the index and object files
+        with open(name, "r+b") as f:
+            f.truncate(10)
     cache._loaded.pop(fn.path)                       # import it afresh, as a new process would
     with pytest.warns(RuntimeWarning, match="damaged"):
         got = compile(loss, params).loss(*args[0], **args[1])
@@ -116,3 +128,23 @@ def test_two_processes_compiling_at_once_share_a_sound_cache(tmp_path):
     assert third["value"] == results[0]["value"] and third["hits"] >= 1
     modules = [f for f in os.listdir(tmp_path) if f.endswith(".py")]
     assert len(modules) == 1 and not [f for f in os.listdir(tmp_path) if ".tmp" in f]
+
+
+def test_cache_tests_pass_with_numba_cache_dir_set(tmp_path):
+    """The tests above, run again in a process whose NUMBA_CACHE_DIR is a fresh dir (as in
+    many containers and CI images): Numba's files land there, and the tests find them."""
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    numba_dir = tmp_path / "numba"
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(numba_dir),
+           cache.ENV_VAR: str(tmp_path / "symgrad")}
+    env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
+    tests = ["test_second_process_loads_from_cache", "test_damaged_numba_cache_is_a_miss",
+             "test_two_processes_compiling_at_once_share_a_sound_cache"]
+    out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                          "--basetemp", str(tmp_path / "inner"),
+                          "-k", " or ".join(tests), os.path.abspath(__file__)],
+                         env=env, cwd=root, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
+    assert f"{len(tests)} passed" in out.stdout
+    written = [f for _, _, fs in os.walk(numba_dir) for f in fs if f.endswith(".nbi")]
+    assert written                                       # Numba's files went to its dir
