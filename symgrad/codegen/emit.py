@@ -9,6 +9,7 @@ import math
 import re
 
 from symgrad.errors import MissingRuleError
+from symgrad.graph.dims import base
 from symgrad.graph.registry import get_op
 from symgrad.codegen.prepare import comment_for
 from symgrad.codegen.schedule import loop_dims
@@ -32,7 +33,10 @@ class Module:
 
     def __init__(self, namer, names, dtype, dims):
         self.namer, self.names, self.dtype = namer, names, dtype
-        self.size = {d: namer.fresh(d) for d in dims}
+        self.size = {}
+        for d in dims:      # a square tensor's axes H' and H share one size variable
+            self.size[d] = self.size.get(base(d)) or namer.fresh(base(d))
+            self.size.setdefault(base(d), self.size[d])
         pool = iter("ijklmnpqrsuvwxyzabcdefgh")
         self.index = {d: namer.fresh(next(pool, "i")) for d in dims}
         self.helpers = {}

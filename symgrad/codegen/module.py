@@ -61,16 +61,19 @@ class Source:
 
     # -- pieces ------------------------------------------------------------------------
     def sizes(self, leaves, dims, skip=()):
-        lines, done = [], set(skip)
+        lines, done = [], {self.m.size[d] for d in skip}
         for leaf in leaves:
-            new = [(k, d) for k, d in enumerate(leaf.dims) if d in dims and d not in done]
+            new = []
+            for k, d in enumerate(leaf.dims):   # H' and H of a square tensor: one variable
+                if d in dims and self.m.size[d] not in done:
+                    new.append((k, d))
+                    done.add(self.m.size[d])
             name = self.m.names[leaf]
             if new and len(new) == len(leaf.dims):
                 target = ", ".join(self.m.size[d] for d in leaf.dims)
                 lines.append(f"{target}{',' if len(new) == 1 else ''} = {name}.shape")
             else:
                 lines += [f"{self.m.size[d]} = {name}.shape[{k}]" for k, d in new]
-            done.update(d for _, d in new)
         return lines
 
     def alloc(self, name, dims, dtype=None):

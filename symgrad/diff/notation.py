@@ -10,6 +10,7 @@ from collections import Counter
 
 import sympy as sp
 
+from symgrad.graph.dims import base
 from symgrad.graph.traverse import consumers, topo_order
 
 INDEX_LETTERS = "ijkmnpqrsuvabcefgh"
@@ -84,6 +85,7 @@ class Notation:
         return {d: self.index(d) for d in node.dims}
 
     def size(self, dim):
+        dim = base(dim)                   # the axes H' and H of a square tensor: one size
         if dim not in self._sizes:
             self._sizes[dim] = sp.Symbol(dim, integer=True, positive=True)
         return self._sizes[dim]

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from symgrad.errors import DataError, DeclarationError, DimError
+from symgrad.graph.dims import base
 from symgrad.graph.node import INT
 from symgrad.graph.traverse import topo_order
 
@@ -72,7 +73,7 @@ def bind(outputs, values, float_dtype=np.float64, what="data", strict=True):
         if arr.ndim != node.ndim:
             raise DimError(f"{node.name!r} has dims {node.dims} ({node.ndim}-D) but got an "
                            f"array of shape {arr.shape}")
-        for d, n in zip(node.dims, arr.shape):
+        for d, n in zip(map(base, node.dims), arr.shape):
             if d in sizes and sizes[d] != n:
                 raise DimError(f"dim {d!r} is {sizes[d]} in {first_seen[d]!r} but {n} in "
                                f"{node.name!r} (shape {arr.shape})")
@@ -81,7 +82,16 @@ def bind(outputs, values, float_dtype=np.float64, what="data", strict=True):
         arrays[node] = arr
     _check_nonempty(leaves, sizes)
     _check_labels(order, arrays, sizes)
-    return arrays, sizes
+    return arrays, _with_labels(order, sizes)
+
+
+def _with_labels(order, sizes):
+    """Sizes by axis label too: the primed labels of square tensors (H') share H's size."""
+    for node in order:
+        for d in node.dims + tuple(node.attrs.get("dims", ())):
+            if base(d) in sizes:
+                sizes.setdefault(d, sizes[base(d)])
+    return sizes
 
 
 def _check_unique_names(leaves):

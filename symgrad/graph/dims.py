@@ -18,11 +18,40 @@ def check_dims(dims, what):
     except TypeError:
         raise DimError(f"dims of {what} must be a tuple of names, got {dims!r}") from None
     for d in dims:
-        if not isinstance(d, str) or not d.isidentifier():
+        # labels of an existing tensor's axes (``A.dims``, maybe ``("T'", "T")``) work too
+        if not isinstance(d, str) or not base(d).isidentifier():
             raise DimError(f"dim {d!r} of {what} must be a name such as 'N' or 'd'")
-    if len(set(dims)) != len(dims):
-        raise DimError(f"{what} repeats a dim in {dims}; give each axis its own name")
-    return dims
+    return canonical(dims)
+
+
+# -- square tensors: a dim that appears more than once in one tensor -------------------
+# Each axis of a tensor has its own *label*. A dim used once is its own label; a dim
+# used k times (("H", "H"): an RNN's recurrent weights, (T, T) attention scores) labels
+# its last axis "H" and the earlier ones "H'", "H''", ... So, as in NumPy's right
+# alignment, an operand with a single "H" pairs with the last "H" axis, and the first
+# is reached by name as axis "H'" (or by position). Labels with primes are never valid
+# user dim names, so they cannot collide; they all share the size of "H".
+
+def base(label):
+    """The dim name of an axis label: ``"H'"`` -> ``"H"``."""
+    return label.rstrip("'")
+
+
+def canonical(dims):
+    """Labels for axes with the dim names ``base(d) for d in dims``, by position."""
+    names = [base(d) for d in dims]
+    later = {}
+    out = []
+    for k in range(len(names) - 1, -1, -1):
+        n = later.get(names[k], 0)
+        later[names[k]] = n + 1
+        out.append(names[k] + "'" * n)
+    return tuple(reversed(out))
+
+
+def shape_names(dims):
+    """The dims as the user declared them (labels without primes)."""
+    return tuple(base(d) for d in dims)
 
 
 def broadcast_dims(*operands):
@@ -37,7 +66,19 @@ def broadcast_dims(*operands):
     for d in (d for x in operands for d in x):
         if d not in dims:
             dims.append(d)
-    return tuple(dims)
+    return _primes_first(dims)
+
+
+def _primes_first(dims):
+    """Order the axes of one dim so the labels read H'', H', H (by name nothing changes;
+    the result's layout then follows the position rule)."""
+    out = list(dims)
+    for name in {base(d) for d in dims}:
+        at = [k for k, d in enumerate(dims) if base(d) == name]
+        ranked = sorted((dims[k] for k in at), key=len, reverse=True)
+        for k, d in zip(at, ranked):
+            out[k] = d
+    return tuple(out)
 
 
 def broadcast(op, a, b):

@@ -8,6 +8,7 @@ float bound by name (a new value never recompiles). A SymPy expression of such s
 (``sp.pi``, ``sp.Rational(1, 3)``) a constant that remembers how it was written.
 """
 import numbers
+import sys
 
 from symgrad.errors import DeclarationError
 from symgrad.graph.names import check_name
@@ -18,7 +19,9 @@ _LEAVES = {}
 
 
 def is_sympy(value):
-    return type(value).__module__.startswith("sympy") and hasattr(value, "free_symbols")
+    # a SymPy object exists only once SymPy is imported: no import needed to ask
+    sympy = sys.modules.get("sympy")
+    return sympy is not None and isinstance(value, sympy.Basic)
 
 
 def hyperparameter(symbol):

@@ -8,7 +8,7 @@ import itertools
 import numbers
 
 from symgrad.errors import DeclarationError
-from symgrad.graph.dims import check_dims
+from symgrad.graph.dims import canonical, check_dims
 from symgrad.graph.hyper import as_scalar_node, sympy_error
 from symgrad.graph.names import check_name
 from symgrad.graph.registry import get_op
@@ -131,16 +131,16 @@ class Node:
 
     @property
     def T(self):
-        return apply("transpose", self) if self.ndim == 2 else self
+        return positional(apply("transpose", self)) if self.ndim >= 2 else self
 
     def sum(self, axis=None):
-        return apply("sum", self, axis=axis)
+        return positional(apply("sum", self, axis=axis))
 
     def mean(self, axis=None):
-        return apply("mean", self, axis=axis)
+        return positional(apply("mean", self, axis=axis))
 
     def max(self, axis=None):
-        return apply("max", self, axis=axis)
+        return positional(apply("max", self, axis=axis))
 
 
 def _number(value, what):
@@ -168,8 +168,23 @@ def apply(op_name, *inputs, **attrs):
     """Build the node ``op_name(*inputs)``, checking dims before anything runs."""
     op = get_op(op_name)
     nodes = tuple(as_node(x) for x in inputs)
+    lowered = op.lower(nodes, attrs) if op.lower is not None else None
+    if lowered is not None:
+        return lowered
     dims, dtype = op.infer(nodes, attrs)
     return Node(op_name, nodes, dims, dtype, attrs)
+
+
+def positional(node):
+    """``node`` with its axes labelled by the position rule of :mod:`symgrad.graph.dims`.
+
+    Gradient rules reason by label (the sum over the last axis of ``A (T', T)`` is a
+    vector along ``T'``), but what a *user* gets is laid out by position, as in NumPy:
+    that vector is relabelled ``(T,)``. The user-facing functions (reductions, ``.T``,
+    ``take``) call this; nothing changes for tensors without a repeated dim.
+    """
+    labels = canonical(node.dims)
+    return node if labels == node.dims else apply("relabel", node, dims=labels)
 
 
 def tensor(name, dims=(), dtype=float):

@@ -25,6 +25,8 @@ class OpDef:
              whose raw SymPy derivative is unreadable (softmax, cross-entropy).
     label    short text for graph pictures.
     code     codegen hooks (scalar templates, loop templates), read by symgrad.codegen.
+    lower    optional (inputs, attrs) -> Node or None: a spelling of this op in other ops,
+             used when it applies (e.g. ``@`` with a 3-D operand is a sum of a product).
     constant True for piecewise-constant ops (masks, comparisons, step): no gradient
              flows through them, so reverse mode treats their output as data.
     """
@@ -40,6 +42,7 @@ class OpDef:
     code: dict = field(default_factory=dict)
     doc: str = ""
     constant: bool = False
+    lower: Optional[Callable] = None
 
 
 OPS: dict = {}

@@ -9,7 +9,7 @@ import numbers
 import sympy as sp
 
 from symgrad.errors import DeclarationError, DimError
-from symgrad.graph.node import INT, Node, apply
+from symgrad.graph.node import INT, Node, apply, positional
 from symgrad.ops import functions as F
 
 
@@ -51,18 +51,18 @@ def _keepdims(keepdims, fn):
 def sum(x, axis=None, keepdims=False):  # noqa: A001
     """Sum over ``axis`` (an int, a dim name, a tuple of them, or None for all)."""
     _keepdims(keepdims, "sum")
-    return apply("sum", _node(x, "sum"), axis=axis)
+    return positional(apply("sum", _node(x, "sum"), axis=axis))
 
 
 def mean(x, axis=None, keepdims=False):
     _keepdims(keepdims, "mean")
-    return apply("mean", _node(x, "mean"), axis=axis)
+    return positional(apply("mean", _node(x, "mean"), axis=axis))
 
 
 def max(x, axis=None, keepdims=False):  # noqa: A001
     """Largest element along ``axis``; ties share its gradient evenly."""
     _keepdims(keepdims, "max")
-    return apply("max", _node(x, "max"), axis=axis)
+    return positional(apply("max", _node(x, "max"), axis=axis))
 
 
 def softmax(x, axis=-1):
@@ -74,7 +74,7 @@ def log_softmax(x, axis=-1):
 
 
 def logsumexp(x, axis=-1):
-    return apply("logsumexp", _node(x, "logsumexp"), axis=axis)
+    return positional(apply("logsumexp", _node(x, "logsumexp"), axis=axis))
 
 
 # -- losses and regularisers -------------------------------------------------------------
@@ -133,7 +133,7 @@ def hinge(scores, targets, margin=1.0):
 def take(x, labels, axis=-1):
     """``x[..., labels_i, ...]``: gather along ``axis`` by integer labels, whose dims are
     (some of) ``x``'s other dims; the result has ``x``'s dims without ``axis``."""
-    return apply("take", _node(x, "take"), _node(labels, "take"), axis=axis)
+    return positional(apply("take", _node(x, "take"), _node(labels, "take"), axis=axis))
 
 
 def onehot(labels, dim):

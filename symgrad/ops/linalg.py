@@ -4,34 +4,68 @@ import sympy as sp
 from symgrad.errors import DimError
 from symgrad.graph.node import FLOAT, apply
 from symgrad.graph.registry import OpDef, register
-from symgrad.ops._shape import require_float
+from symgrad.graph.dims import base, canonical
+from symgrad.ops._shape import align, require_float
 from symgrad.ops.reductions import expand
 
 
 def _matmul_infer(inputs, attrs):
+    """``@`` as np.matmul: 1-D and 2-D operands are BLAS products; with a 3-D or larger
+    operand the leading dims are batch dims, aligned by name. The contracted dims (the
+    left operand's last, the right one's first, or its second-to-last when it has 3+)
+    must be the same dim."""
     a, b = inputs
     for x in (a, b):
         require_float("matmul", x)
-        if x.ndim not in (1, 2):
-            raise DimError(f"matmul takes 1-D or 2-D tensors; {x.display} has dims {x.dims}")
-    ka, kb = a.dims[-1], b.dims[0]
-    if ka != kb:
+        if not x.dims:
+            raise DimError(f"matmul needs tensors with dims; {x.display} is a scalar")
+    ka, kb = _contracted(a, b)
+    kept_a = [d for d in a.dims if d != ka]
+    kept_b = [d for d in b.dims if d != kb]
+    out = canonical(tuple(kept_a + kept_b))
+    # input label -> output label, as pairs (attrs stay hashable for codegen's CSE)
+    attrs.update(contract=(ka, kb), out_a=tuple(zip(kept_a, out)),
+                 out_b=tuple(zip(kept_b, out[len(kept_a):])))
+    return out, FLOAT
+
+
+def _contracted(a, b):
+    ka, kb = a.dims[-1], (b.dims[0] if b.ndim <= 2 else b.dims[-2])
+    if base(ka) != base(kb):
         raise DimError(
             f"cannot matmul {a.display} with dims {a.dims} and {b.display} with dims {b.dims}: "
-            f"contracted dims {ka!r} and {kb!r} differ")
-    dims = a.dims[:-1] + b.dims[1:]
-    if len(set(dims)) != len(dims):
-        raise DimError(f"{a.display} @ {b.display} would have dims {dims}, repeating a name; "
-                       "declare the two axes with different dim names")
-    attrs["contract"] = ka
-    return dims, FLOAT
+            f"contracted dims {base(ka)!r} and {base(kb)!r} differ")
+    return ka, kb
+
+
+def _lower_batched(inputs, attrs):
+    """With a 3-D or larger operand, ``a @ b`` is ``sum(a * b, axis=k)``: operands align by
+    name, so their leading dims are batch dims; the result's dims are np.matmul's order
+    (batch dims, then a's rows, then b's columns)."""
+    a, b = inputs
+    if a.ndim <= 2 and b.ndim <= 2:
+        return None
+    _matmul_infer(inputs, dict(attrs))                 # same checks and messages
+    ka, kb = _contracted(a, b)
+    if ka != kb:
+        raise DimError(f"{a.display} @ {b.display}: with 3-D operands the contracted axes "
+                       f"must carry the same label ({ka!r} vs {kb!r})")
+    rows, cols = [d for d in a.dims[-2:-1] if a.ndim >= 2], b.dims[-1:] if b.ndim >= 2 else ()
+    batch = [d for d in dict.fromkeys(a.dims[:-2] + b.dims[:-2]) if d not in rows + list(cols)]
+    want = tuple(batch + rows + list(cols))
+    if len(set(want)) != len(want) or ka in want:
+        raise DimError(f"{a.display} @ {b.display} would repeat a dim ({want}); give each axis "
+                       "of 3-D operands its own dim name")
+    out = apply("sum", a * b, axis=ka)
+    return out if out.dims == want else apply("expand", out, dims=want)
 
 
 def _matmul_element(ctx, node, idx):
-    c = node.attrs["contract"]
+    (ca, cb), c = node.attrs["contract"], base(node.attrs["contract"][0])
     k = ctx.fresh(c)
-    inner = {**idx, c: k}
-    return sp.Sum(ctx.arg(0, inner) * ctx.arg(1, inner), (k, 0, ctx.size(c) - 1))
+    inner_a = {**{d: idx[o] for d, o in node.attrs["out_a"]}, ca: k}
+    inner_b = {**{d: idx[o] for d, o in node.attrs["out_b"]}, cb: k}
+    return sp.Sum(ctx.arg(0, inner_a) * ctx.arg(1, inner_b), (k, 0, ctx.size(c) - 1))
 
 
 def _grad_a(g, y):
@@ -105,7 +139,7 @@ def _emit_matmul(node, ctx):
 
 register(OpDef("matmul", "linalg", _matmul_infer, _matmul_element,
                lambda node, sizes, a, b: a @ b, (_grad_a, _grad_b), label="@",
-               code={"emit": _emit_matmul}))
+               code={"emit": _emit_matmul}, lower=_lower_batched))
 
 
 def _transpose_infer(inputs, attrs):
@@ -116,3 +150,32 @@ register(OpDef("transpose", "linalg", _transpose_infer, lambda ctx, node, idx: c
                lambda node, sizes, x: x.T, (lambda g, y: apply("transpose", g),), label="ᵀ",
                # In loops dims are indexed by name, so a transpose is free; BLAS gets a view.
                code={"scalar": "{0}", "view": "{0}.T"}))
+
+
+# -- relabel: the same array, its axes relabelled by position (square tensors) ------------
+def _relabel_infer(inputs, attrs):
+    x, dims = inputs[0], tuple(attrs["dims"])
+    if len(dims) != x.ndim or [base(d) for d in dims] != [base(d) for d in x.dims]:
+        raise DimError(f"cannot relabel {x.display} with dims {x.dims} as {dims}")
+    return dims, x.dtype
+
+
+def _relabel_map(node):
+    """output label -> input label, by position."""
+    return dict(zip(node.dims, node.inputs[0].dims))
+
+
+def _emit_relabel(node, ctx):
+    """A copy, axis by axis in place: only the names by which later code reads it change."""
+    head, ind = ctx.loops(list(node.dims))
+    idx = {d: ctx.index(d) for d in node.dims}
+    src = {old: idx[new] for new, old in _relabel_map(node).items()}
+    return head + [f"{ind}{ctx.out_at(idx)} = {ctx.at(0, src)}"]
+
+
+register(OpDef(
+    "relabel", "linalg", _relabel_infer,
+    lambda ctx, node, idx: ctx.arg(0, {old: idx[new] for new, old in _relabel_map(node).items()}),
+    lambda node, sizes, x: x,
+    (lambda g, y: apply("relabel", g, dims=y.inputs[0].dims),), label="relabel",
+    code={"emit": _emit_relabel}))

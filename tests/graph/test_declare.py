@@ -55,7 +55,6 @@ def test_matmul_contracted_dims_must_match():
 
 
 @pytest.mark.parametrize("make, match", [
-    (lambda: sg.tensor("X", ("N", "N")), "repeats a dim"),
     (lambda: sg.tensor("X", ("N", 3)), "must be a name"),
     (lambda: sg.tensor("", ("N",)), "must not be empty"),
     (lambda: sg.tensor("X", ("N",), dtype=complex), "dtype must be float or int"),
