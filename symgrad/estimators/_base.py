@@ -74,17 +74,32 @@ class SymgradEstimator(BaseEstimator):
     def _seed(self):
         return int(check_random_state(self.random_state).randint(2 ** 31 - 1))
 
-    def _train(self, fn, params0, data, lam, lr, epochs, batch_size, momentum,
-               early_stopping=None, shuffle=True):
-        """Run ``fit`` and record the sklearn-style fitted attributes; returns the params."""
+    def _train(self, fn, params0, data, lam, early_stopping=None, **settings):
+        """Run ``fit`` and record the sklearn-style fitted attributes; returns the params.
+
+        ``settings`` are ``fit`` keywords (lr, epochs, batch_size, optimizer, ...).
+        """
         from symgrad.train import fit
-        hist = fit(fn, params0, data={**data, "lam": np.array([float(lam)])}, lr=lr,
-                   epochs=epochs, batch_size=batch_size, momentum=momentum, seed=self._seed(),
-                   shuffle=shuffle, early_stopping=early_stopping, metrics=(), progress=False)
+        hist = fit(fn, params0, data={**data, "lam": np.array([float(lam)])},
+                   seed=self._seed(), early_stopping=early_stopping, metrics=(),
+                   progress=False, **settings)
         self.loss_curve_ = [float(v) for v in hist.loss]
         self.n_iter_ = len(self.loss_curve_)
         self.history_ = hist
         return {k: np.array(v) for k, v in hist.params.items()}
+
+    def _solver_settings(self, lr, epochs, tol):
+        """fit keywords for this estimator's ``solver``: "lbfgs" (full batch, ``tol``) or
+        "gd" (gradient descent with ``momentum``, minibatches with ``batch_size``)."""
+        if self.solver == "lbfgs":
+            if self.batch_size is not None:
+                raise ValueError("solver='lbfgs' is full batch; set batch_size=None or use "
+                                 "solver='gd'")
+            return {"optimizer": "lbfgs", "epochs": epochs, "tol": float(tol)}
+        if self.solver != "gd":
+            raise ValueError(f"solver must be 'lbfgs' or 'gd', got {self.solver!r}")
+        return {"optimizer": "sgd", "lr": lr, "epochs": epochs, "batch_size": self.batch_size,
+                "momentum": self.momentum}
 
     def _forward(self, X, node_name="logits"):
         """Scores (or outputs) for ``X`` with the fitted params (NumPy evaluator)."""

@@ -1,10 +1,13 @@
 """``LogisticRegression`` (binary, or softmax for several classes) and ``LinearRegression``.
 
-Both minimise scikit-learn's objective, rescaled to a mean over rows so one learning
-rate fits any data size: logistic regression ``mean loss + ||W||^2 / (2 C N)`` (as
-sklearn's ``0.5 ||W||^2 + C sum loss``), linear regression ``mean (y - yhat)^2 +
-alpha ||w||^2 / N`` (sklearn's ``Ridge``; ``alpha=0`` is ``LinearRegression``).
-Training is full-batch gradient descent with momentum, step ``1/L`` by default (L the
+Both minimise scikit-learn's objective, rescaled to a mean over rows (as scikit-learn
+does internally): logistic regression ``mean loss + ||W||^2 / (2 C N)`` (sklearn's
+``0.5 ||W||^2 + C sum loss``; the intercept is not penalised), linear regression
+``mean (y - yhat)^2 + alpha ||w||^2 / N`` (sklearn's ``Ridge``; ``alpha=0`` is
+``LinearRegression``). The default ``solver="lbfgs"`` is SciPy's L-BFGS-B on the
+compiled loss and gradient, as scikit-learn's default solver, stopping when the largest
+gradient component is <= ``tol``. ``solver="gd"`` is full-batch gradient descent with
+momentum (or minibatch SGD with ``batch_size``), step ``1/L`` by default (L the
 gradient's Lipschitz constant, from the data), so it converges without tuning.
 """
 import numpy as np
@@ -18,17 +21,21 @@ from symgrad.estimators._base import SymgradEstimator, compiled, lipschitz_lr, p
 class LogisticRegression(ClassifierMixin, SymgradEstimator):
     """L2-regularised logistic regression; softmax (multinomial) for more than two classes.
 
-    ``C``: inverse regularisation strength, as in scikit-learn. ``lr``: "auto" (1/L) or a
-    step size; ``max_iter`` epochs of full-batch gradient descent (or mini-batch SGD with
-    ``batch_size``) with ``momentum``. ``standardize`` scales features inside the
+    ``C``: inverse regularisation strength, as in scikit-learn. ``solver``: "lbfgs"
+    (default; at most ``max_iter`` iterations, default 100, gradient tolerance ``tol``)
+    or "gd": ``max_iter`` (default 300) epochs of full-batch gradient descent (or
+    mini-batch SGD with ``batch_size``) with ``momentum``, step ``lr`` ("auto": 1/L).
+    ``standardize`` scales features inside the
     estimator (the penalty then applies to standardized coefficients, exactly as for
     sklearn after a ``StandardScaler``). Fitted: ``classes_``, ``coef_``,
     ``intercept_``, ``loss_curve_``, ``n_iter_``, ``params_``.
     """
 
-    def __init__(self, C=1.0, lr="auto", max_iter=300, batch_size=None, momentum=0.9,
-                 standardize=True, random_state=None):
+    def __init__(self, C=1.0, solver="lbfgs", tol=1e-4, lr="auto", max_iter=None,
+                 batch_size=None, momentum=0.9, standardize=True, random_state=None):
         self.C = C
+        self.solver = solver
+        self.tol = tol
         self.lr = lr
         self.max_iter = max_iter
         self.batch_size = batch_size
@@ -65,10 +72,12 @@ class LogisticRegression(ClassifierMixin, SymgradEstimator):
             target = codes.astype(np.float64)
         init = {k: np.zeros_like(v) for k, v in init.items()}  # convex: start at zero
         curvature = 0.5 if self._multiclass else 0.25
-        lr = lipschitz_lr(Xs, curvature, lam) if self.lr == "auto" else self.lr
+        lr = self.lr
+        if self.solver == "gd" and lr == "auto":
+            lr = lipschitz_lr(Xs, curvature, lam)
+        settings = self._solver_settings(lr, _max_iter(self), self.tol)
         _, fn = compiled(self._spec(), self._build)
-        self.params_ = self._train(fn, init, {"X": Xs, "y": target}, lam, lr, self.max_iter,
-                                   self.batch_size, self.momentum)
+        self.params_ = self._train(fn, init, {"X": Xs, "y": target}, lam, **settings)
         self._set_coefficients()
         return self
 
@@ -104,15 +113,20 @@ class LogisticRegression(ClassifierMixin, SymgradEstimator):
 
 
 class LinearRegression(RegressorMixin, SymgradEstimator):
-    """Least squares (``alpha > 0``: ridge) by gradient descent on standardized features.
+    """Least squares (``alpha > 0``: ridge) on standardized features.
 
-    The target is centred and scaled too, so one step size fits any units. Fitted:
-    ``coef_``, ``intercept_``, ``loss_curve_`` (in standardized units), ``n_iter_``.
+    ``solver``: "lbfgs" (default; at most ``max_iter`` iterations, default 100, gradient
+    tolerance ``tol``) or "gd" (``max_iter`` epochs, default 500, of gradient descent
+    with ``momentum``). The target is centred and scaled too, so one step size fits any
+    units. Fitted: ``coef_``, ``intercept_``, ``loss_curve_`` (in standardized units),
+    ``n_iter_``.
     """
 
-    def __init__(self, alpha=0.0, lr="auto", max_iter=500, batch_size=None, momentum=0.9,
-                 standardize=True, random_state=None):
+    def __init__(self, alpha=0.0, solver="lbfgs", tol=1e-6, lr="auto", max_iter=None,
+                 batch_size=None, momentum=0.9, standardize=True, random_state=None):
         self.alpha = alpha
+        self.solver = solver
+        self.tol = tol
         self.lr = lr
         self.max_iter = max_iter
         self.batch_size = batch_size
@@ -135,11 +149,13 @@ class LinearRegression(RegressorMixin, SymgradEstimator):
         ys = (y - self.y_mean_) / self.y_scale_
         n, d = Xs.shape
         lam = self.alpha / n
-        lr = lipschitz_lr(Xs, 2.0, lam) if self.lr == "auto" else self.lr
+        lr = self.lr
+        if self.solver == "gd" and lr == "auto":
+            lr = lipschitz_lr(Xs, 2.0, lam)
         init = {k: np.zeros_like(v) for k, v in nn.linear_regression(d).init_params(0).items()}
+        settings = self._solver_settings(lr, _max_iter(self, gd=500), self.tol)
         _, fn = compiled(self._spec(), self._build)
-        self.params_ = self._train(fn, init, {"X": Xs, "y": ys}, lam, lr, self.max_iter,
-                                   self.batch_size, self.momentum)
+        self.params_ = self._train(fn, init, {"X": Xs, "y": ys}, lam, **settings)
         w = self.params_["w"] * self.y_scale_ / self.scale_
         self.coef_ = w
         self.intercept_ = float(self.params_["b"]) * self.y_scale_ + self.y_mean_ - w @ self.mean_
@@ -148,3 +164,10 @@ class LinearRegression(RegressorMixin, SymgradEstimator):
     def predict(self, X):
         out = self._forward(X, "output")
         return out * self.y_scale_ + self.y_mean_
+
+
+def _max_iter(est, gd=300, lbfgs=100):
+    """``max_iter``, or the solver's default (scikit-learn's 100 for L-BFGS)."""
+    if est.max_iter is None:
+        return lbfgs if est.solver == "lbfgs" else gd
+    return est.max_iter

@@ -1,10 +1,13 @@
-"""``MLPClassifier``: a ``symgrad.nn.mlp`` trained by compiled mini-batch SGD.
+"""``MLPClassifier``: a ``symgrad.nn.mlp`` trained by compiled mini-batch Adam or SGD.
 
-Parameter names and meanings follow scikit-learn's ``MLPClassifier(solver="sgd",
-nesterovs_momentum=False)``: the objective per mini-batch is the mean cross-entropy
-plus ``alpha / (2 * batch_size) * sum ||W||^2``; training stops after ``max_iter``
-epochs or when the epoch loss has not improved by ``tol`` for ``n_iter_no_change``
-epochs. Two classes use a 2-way softmax (sklearn uses one logistic unit; the model
+Parameter names and meanings follow scikit-learn's ``MLPClassifier``: ``solver="adam"``
+(the default, with ``beta_1``, ``beta_2``, ``epsilon``; the update is torch.optim's
+Adam, whose eps sits outside the bias-corrected square root, where scikit-learn's
+adds it to the uncorrected one: the same for eps -> 0) or ``solver="sgd"`` (as
+scikit-learn's with ``nesterovs_momentum=False``). The objective per mini-batch is the
+mean cross-entropy plus ``alpha / (2 * batch_size) * sum ||W||^2``; training stops
+after ``max_iter`` epochs or when the epoch loss has not improved by ``tol`` for
+``n_iter_no_change`` epochs. Two classes use a 2-way softmax (sklearn uses one logistic unit; the model
 is the same). The graph depends only on the number of layers and the activation (the
 sizes are named dims), so every width shares one compiled kernel.
 """
@@ -24,12 +27,16 @@ class MLPClassifier(ClassifierMixin, SymgradEstimator):
     """A fully connected classifier. Fitted: ``classes_``, ``coefs_``, ``intercepts_``,
     ``loss_curve_``, ``n_iter_``, ``params_`` (symgrad names ``W1``, ``b1``, ...)."""
 
-    def __init__(self, hidden_layer_sizes=(100,), activation="relu", alpha=1e-4,
-                 batch_size="auto", learning_rate_init=0.01, max_iter=200, momentum=0.9,
-                 shuffle=True, tol=1e-4, n_iter_no_change=10, standardize=False,
-                 random_state=None):
+    def __init__(self, hidden_layer_sizes=(100,), activation="relu", solver="adam",
+                 alpha=1e-4, batch_size="auto", learning_rate_init=0.001, max_iter=200,
+                 momentum=0.9, shuffle=True, tol=1e-4, n_iter_no_change=10, beta_1=0.9,
+                 beta_2=0.999, epsilon=1e-8, standardize=False, random_state=None):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
+        self.solver = solver
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
         self.alpha = alpha
         self.batch_size = batch_size
         self.learning_rate_init = learning_rate_init
@@ -53,6 +60,14 @@ class MLPClassifier(ClassifierMixin, SymgradEstimator):
             raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, "
                              f"got {self.activation!r}")
         return ACTIVATIONS[self.activation]
+
+    def _optimizer(self):
+        if self.solver == "adam":
+            return {"optimizer": "adam", "betas": (self.beta_1, self.beta_2),
+                    "eps": self.epsilon}
+        if self.solver == "sgd":
+            return {"optimizer": "sgd", "momentum": self.momentum}
+        raise ValueError(f"solver must be 'adam' or 'sgd', got {self.solver!r}")
 
     def _spec(self):
         return ("mlp", self._n_layers, self._act)
@@ -79,9 +94,10 @@ class MLPClassifier(ClassifierMixin, SymgradEstimator):
                 "restore_best": False, "monitor": "loss"}
         _, fn = compiled(self._spec(), self._build)
         self.params_ = self._train(fn, init, {"X": Xs, "y": codes.astype(np.int64)},
-                                   self.alpha / (2.0 * batch), self.learning_rate_init,
-                                   self.max_iter, batch, self.momentum, early_stopping=stop,
-                                   shuffle=self.shuffle)
+                                   self.alpha / (2.0 * batch), early_stopping=stop,
+                                   lr=self.learning_rate_init, epochs=self.max_iter,
+                                   batch_size=batch, shuffle=self.shuffle,
+                                   **self._optimizer())
         layers = range(1, len(sizes))
         self.coefs_ = [self.params_[f"W{i}"] for i in layers]
         self.intercepts_ = [self.params_[f"b{i}"] for i in layers]
