@@ -9,6 +9,7 @@ code close to what one would write by hand; each is exact.
 import builtins
 import keyword
 
+from symgrad.graph.dims import base
 from symgrad.graph.names import comment_text, safe_identifier
 from symgrad.graph.node import Node, describe
 from symgrad.graph.registry import get_op
@@ -77,6 +78,10 @@ class Canon:
             return inputs[0].inputs[0]            # -(-x), x.T.T
         if op == "expand" and tuple(attrs["dims"]) == inputs[0].dims:
             return inputs[0]
+        if op == "sum" and inputs[0].op == "mul" and len(attrs["axes"]) == 1:
+            product = _as_matmul(self, inputs[0], attrs["axes"][0], dims)
+            if product is not None:
+                return product
         if op == "step":
             # relu'(x) = step(x) = step(relu(x)): read the activation the forward pass
             # already stored, so the pre-activation needs no buffer of its own.
@@ -84,6 +89,34 @@ class Canon:
             if r is not None:
                 inputs = (r,)
         return self.make(op, inputs, dims, node.dtype, attrs, node.name)
+
+
+def _as_matmul(canon, mul, k, dims):
+    """``sum(a * b, axis=k)`` as the matrix product it is (gemm, gemv or a dot), with the
+    operands' arrays read in place: the product is never materialised. ``a`` and ``b``
+    are 1-D or 2-D, share only ``k``, and the result is ``a``'s free dim then ``b``'s."""
+    a, b = (x.inputs[0] if x.op == "expand" else x for x in mul.inputs)
+    if a.dims == b.dims == (k,):
+        left, right, free = a, b, ([], [])
+    else:
+        if any(base(d) != d for d in a.dims + b.dims) or a.ndim > 2 or b.ndim > 2 \
+                or k not in a.dims or k not in b.dims \
+                or set(mul.dims) != set(a.dims) | set(b.dims):
+            return None
+        fa, fb = [d for d in a.dims if d != k], [d for d in b.dims if d != k]
+        if tuple(fa + fb) == dims:
+            left, right, free = a, b, (fa, fb)
+        elif tuple(fb + fa) == dims:
+            left, right, free = b, a, (fb, fa)
+        else:
+            return None
+    if left.ndim == 2 and left.dims[-1] != k:
+        left = canon.make("transpose", (left,), left.dims[::-1], "float", {})
+    if right.ndim == 2 and right.dims[0] != k:
+        right = canon.make("transpose", (right,), right.dims[::-1], "float", {})
+    attrs = {"contract": (k, k), "out_a": tuple((d, d) for d in free[0]),
+             "out_b": tuple((d, d) for d in free[1])}
+    return canon.make("matmul", (left, right), dims, "float", attrs)
 
 
 def _is_const(node, value):
