@@ -27,6 +27,7 @@ slope=0.2)``); the body receives them as symbols, the derivative is taken in ``x
 import numbers
 from dataclasses import dataclass, field
 
+import numpy as np
 import sympy as sp
 
 from symgrad.errors import DeclarationError
@@ -61,7 +62,8 @@ class Custom:
         return [_ARG] + [param_symbol(p) for p in self.params]
 
     def numpy(self, x, *values):
-        return B.numpy_value(self.expr, dict(zip(self.symbols, (x, *values))))
+        out = B.numpy_value(self.expr, dict(zip(self.symbols, (x, *values))))
+        return np.broadcast_to(out, np.shape(x)) if np.shape(out) != np.shape(x) else out
 
     def derivative(self):
         """The generated op of d expr / dx, or a SymPy number when it is constant."""

@@ -1,0 +1,214 @@
+"""sg.elementwise(name, body) (symgrad/ops/custom.py, symgrad/ops/body.py): the generated
+registry entry's meaning, derivative (first and second), stability, printed code, safety
+against hostile bodies and names, derivations, and a compiled swish network trained by fit."""
+import re
+
+import autograd
+import autograd.numpy as anp
+import numpy as np
+import pytest
+import sympy as sp
+
+import symgrad as sg
+from symgrad.errors import DeclarationError
+from symgrad.graph import OPS
+from symgrad.ops import body as B
+
+swish = sg.elementwise("swish", lambda x: x * sg.sigmoid(x))
+
+
+def _ag_swish(x):
+    return x * 0.5 * (anp.tanh(0.5 * x) + 1)
+
+
+def _value_and_grads(f, x):
+    """f(a), d sum(f(a)) / da and the diagonal second derivative, by symgrad's graphs."""
+    a, R = sg.param("a", ("N",)), sg.tensor("R", ("N",))
+    loss = sg.sum(f(a) * R)
+    g = sg.gradients(loss, [a])[0]
+    g2 = sg.gradients(sg.sum(g * R), [a])[0]
+    return sg.evaluate([f(a), g, g2], {"a": x, "R": np.ones_like(x)}, context=loss)
+
+
+def test_node_and_sympy_scalar():
+    x = sp.Symbol("x", real=True)
+    assert isinstance(swish(sg.param("w", ("d",))), sg.Node)
+    assert str(swish(x)) == "swish(x)" and str(sp.diff(swish(x), x)) == "swish'(x)"
+    assert str(sp.diff(swish(x), x, 2)) == "swish''(x)"
+    assert sp.expand_func(swish(x)) == x * sg.sigmoid(x)
+    assert sp.latex(sp.diff(swish(x), x)) == r"\operatorname{swish}'\left(x\right)"
+    assert float(swish(sp.Float(2.0))) == pytest.approx(2.0 / (1 + np.exp(-2.0)), rel=1e-15)
+
+
+def test_same_body_returns_the_same_function_and_a_new_body_is_refused():
+    assert sg.elementwise("swish", lambda x: x * sg.sigmoid(x)) is swish
+    # written with exp, the body is rewritten to the same stable form: the same op
+    assert sg.elementwise("swish", lambda x: x / (1 + sp.exp(-x))) is swish
+    with pytest.raises(DeclarationError, match="elementwise 'swish' is already defined"):
+        sg.elementwise("swish", lambda x: x * sg.tanh(x))
+    with pytest.raises(DeclarationError, match="'exp' is a built-in op"):
+        sg.elementwise("exp", lambda x: sp.exp(x))
+
+
+def test_values_and_derivatives_match_autograd(rng):
+    x = rng.normal(scale=3, size=20)
+    value, g, g2 = _value_and_grads(swish, x)
+    np.testing.assert_allclose(value, _ag_swish(x), rtol=1e-12)
+    d1 = autograd.elementwise_grad(_ag_swish)
+    np.testing.assert_allclose(g, d1(x), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(g2, autograd.elementwise_grad(d1)(x), rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("name, body, stable", [
+    ("swish_exp", lambda x: x / (1 + sp.exp(-x)), "x*sigmoid(x)"),
+    ("swish_exp2", lambda x: x * sp.exp(x) / (1 + sp.exp(x)), "x*sigmoid(x)"),
+    ("softplus_log", lambda x: sp.log(1 + sp.exp(x)), "softplus(x)"),
+    ("logsig", lambda x: sp.log(1 / (1 + sp.exp(-x))), "-softplus(-x)"),
+    ("sigmoid_prime_raw", lambda x: sp.exp(-x) / (1 + sp.exp(-x)) ** 2,
+     "sigmoid(-x)*sigmoid(x)"),
+    ("relu_max", lambda x: sp.Max(x, 0), "relu(x)"),
+])
+def test_exp_forms_are_rewritten_stably(name, body, stable):
+    """SymPy's raw derivative of x / (1 + exp(-x)) is inf/inf = NaN at x = -800; after the
+    rewrite neither the function nor its first two derivatives are ever NaN."""
+    f = sg.elementwise(name, body)
+    assert str(f.op.expr) == stable
+    x = np.array([-1e300, -800.0, -30.0, -1.0, 0.0, 1.0, 30.0, 800.0, 1e300])
+    for values in _value_and_grads(f, x):
+        assert not np.any(np.isnan(values)), (name, values)
+
+
+def test_the_raw_derivative_would_be_nan():
+    """The problem the rewrite solves, shown with SymPy's own derivative in floats."""
+    x = sp.Symbol("x", real=True)
+    raw = sp.diff(x / (1 + sp.exp(-x)), x)
+    with np.errstate(all="ignore"):
+        v = B.numpy_value(raw, {x: np.array([-800.0])})
+    assert np.isnan(v[0])
+    assert _value_and_grads(sg.elementwise("swish_exp", lambda x: x / (1 + sp.exp(-x))),
+                            np.array([-800.0]))[1][0] == 0.0
+
+
+def test_numba_helper_is_printed_with_common_subexpressions():
+    f = sg.elementwise("bump", lambda x: x * sp.exp(-x ** 2) + sp.exp(-x ** 2) / (1 + x ** 2))
+    src = OPS["bump"].code["helpers"]["_sg_f_bump"]
+    lines = src.strip().splitlines()
+    assert lines[0] == "def _sg_f_bump(x):" and lines[-1].startswith("    return ")
+    assert sum(line.count("math.exp") for line in lines) == 1        # exp(-x^2) once
+    assert all(re.fullmatch(r"    t\d+ = .+", line) for line in lines[1:-1])
+    x = np.linspace(-3, 3, 7)
+    np.testing.assert_allclose(f.op.numpy(x), x * np.exp(-x ** 2) + np.exp(-x ** 2) / (1 + x ** 2),
+                               rtol=1e-15)
+
+
+def test_generated_code_uses_only_symgrads_identifiers():
+    """Every identifier in a helper is x, p<k>, t<k>, math.<fn>, a _sg_ helper or a literal."""
+    f = sg.elementwise("mixture", lambda x, k: sp.Piecewise(
+        (k * sp.tanh(x) + sp.erf(x) * sp.sqrt(sp.Abs(x)), (x > -1) & (x < 2)),
+        (sg.softplus(x) - sp.log(1 + x ** 2), True)), params={"k": 0.5})
+    for src in OPS["mixture"].code["helpers"].values():
+        if not src.startswith("def _sg_f"):
+            continue
+        words = set(re.findall(r"[A-Za-z_][A-Za-z0-9_.]*", src))
+        odd = {w for w in words if not re.fullmatch(
+            r"def|return|if|else|and|or|not|abs|max|min|x|p\d+|t\d+|_sg_\w+|math\.\w+|e", w)}
+        assert not odd, (odd, src)
+    x = np.array([-3.0, -0.5, 0.0, 1.5, 4.0])
+    want = np.where((x > -1) & (x < 2), 0.5 * np.tanh(x) + np.vectorize(__import__("math").erf)(x)
+                    * np.sqrt(np.abs(x)), np.logaddexp(0, x) - np.log1p(x ** 2))
+    np.testing.assert_allclose(f.op.numpy(x, 0.5), want, rtol=1e-14)
+
+
+@pytest.mark.parametrize("body, match", [
+    (lambda x: sp.Function("os.system")(x), "'os.system'"),
+    (lambda x: sp.Function("__import__('os').getcwd")(x), "getcwd"),
+    (lambda x: sp.Function("f")(x) + x, "'f', which symgrad cannot evaluate and print"),
+    (lambda x: x * sp.Symbol("y"), "the symbol 'y'"),
+    (lambda x: sp.Symbol("x") + x, "the symbol 'x'"),        # not the body's argument
+    (lambda x: sp.gamma(x), "'gamma'"),
+    (lambda x: sp.Integral(x, x), "Integral"),
+    (lambda x: "x + 1", "must return a SymPy expression"),
+    (lambda x: sp.nan * x, "the number nan"),
+])
+def test_bodies_symgrad_cannot_print_safely_are_refused(body, match):
+    with pytest.raises(DeclarationError, match=re.escape(match) if "'" in match else match):
+        sg.elementwise("hostile", body)
+    assert "hostile" not in OPS
+
+
+@pytest.mark.parametrize("name", ["a'b", "x; import os", "f\nx", 'q"', "1abc", "",
+                                  "exp_prime", "_sg_x", "lambda", 3])
+def test_bad_names_are_refused(name):
+    with pytest.raises(DeclarationError, match="name"):
+        sg.elementwise(name, lambda x: x)
+
+
+def test_bad_parameters_and_calls():
+    with pytest.raises(DeclarationError, match="parameter name"):
+        sg.elementwise("p1", lambda x, **k: x, params={"a b": 1.0})
+    with pytest.raises(DeclarationError, match="must be a real number"):
+        sg.elementwise("p2", lambda x, s: s * x, params={"s": "one"})
+    scaled = sg.elementwise("scaled", lambda x, s: s * x, params={"s": 2.0})
+    with pytest.raises(DeclarationError, match="must be a real number"):
+        scaled(sg.param("w", ("d",)), s=[1.0])
+    with pytest.raises(DeclarationError, match="expected a symgrad node or a SymPy"):
+        swish("w")
+    with pytest.raises(DeclarationError, match="must be a function"):
+        sg.elementwise("notfn", 3)
+
+
+def test_parameters_derivative_and_constant_ops(rng):
+    scaled = sg.elementwise("scaled", lambda x, s: s * x, params={"s": 2.0})
+    a = sg.param("a", ("N",))
+    y = sg.sum(scaled(a, s=3.0))
+    np.testing.assert_array_equal(sg.evaluate(sg.gradients(y, [a])[0], {"a": np.ones(3)},
+                                              context=y), 3.0)
+    one = sg.elementwise("one", lambda x: 1 + 0 * x)
+    np.testing.assert_array_equal(sg.evaluate(one(a), {"a": np.ones(3)}), 1.0)
+    assert OPS["one"].constant        # a constant body passes no gradient
+
+
+def test_composition_of_generated_functions(rng):
+    sq_swish = sg.elementwise("sq_swish", lambda x: swish(x) ** 2 + swish(2 * x))
+    helpers = OPS["sq_swish"].code["helpers"]
+    assert {"_sg_f_sq_swish", "_sg_f_swish", "_sg_sigmoid"} <= set(helpers)
+    x = rng.normal(size=8)
+    value, g, _ = _value_and_grads(sq_swish, x)
+    ag = lambda v: _ag_swish(v) ** 2 + _ag_swish(2 * v)
+    np.testing.assert_allclose(value, ag(x), rtol=1e-13)
+    np.testing.assert_allclose(g, autograd.elementwise_grad(ag)(x), rtol=1e-9)
+
+
+def test_derivation_prints_swish_prime():
+    X, t = sg.tensor("X", ("N", "d")), sg.tensor("t", ("N",))
+    W, v = sg.param("W", ("d", "H")), sg.param("v", ("H",))
+    der = sg.derive(sg.sse(swish(X @ W) @ v, t), [W, v])
+    rule = "\n".join(map(str, der.update_rule()))
+    assert "swish'(z1_ik) X_ij" in rule and "= swish(z1_ik)" in rule, rule
+    latex = der.to_latex()
+    assert r"\operatorname{swish}'\left(z^{(1)}_{ik}\right)" in latex
+
+
+def _swish_mlp():
+    X, y = sg.tensor("X", ("N", "d")), sg.tensor("y", ("N",), dtype=int)
+    W1, b1 = sg.param("W1", ("d", "H")), sg.param("b1", ("H",))
+    W2, b2 = sg.param("W2", ("H", "C")), sg.param("b2", ("C",))
+    loss = sg.cross_entropy(swish(X @ W1 + b1) @ W2 + b2, y)
+    return loss, [W1, b1, W2, b2]
+
+
+@pytest.mark.slow
+def test_compiled_swish_network_matches_the_evaluator_and_trains(rng):
+    loss, params = _swish_mlp()
+    fn = sg.compile(loss, params=params)
+    assert "def _sg_f_swish(x):" in fn.source and "def _sg_f1_swish(x):" in fn.source
+    data = {"X": rng.normal(size=(40, 5)), "y": rng.integers(0, 3, size=40)}
+    init = {"W1": 0.5 * rng.normal(size=(5, 8)), "b1": np.zeros(8),
+            "W2": 0.5 * rng.normal(size=(8, 3)), "b2": np.zeros(3)}
+    want = sg.evaluate([loss] + sg.gradients(loss, params), {**init, **data})
+    np.testing.assert_allclose(fn.loss(init, **data), want[0], rtol=1e-12)
+    got = fn.grad(init, **data)
+    for p, w in zip(params, want[1:]):
+        np.testing.assert_allclose(got[p.name], w, rtol=1e-12, atol=1e-12)
+    hist = sg.fit(fn, init, data=data, lr=0.5, epochs=15, batch_size=8, progress=False)
+    assert hist.loss[-1] < 0.8 * hist.loss[0]
