@@ -109,9 +109,19 @@ class Derivation:
                                             self.forward + s.aux, s.kept, s.closed)
         return self._definitions
 
-    def update_rule(self, param=None, lr=ALPHA):
+    def update_rule(self, param=None, lr=ALPHA, form="index"):
         """``p <- p - lr dL/dp`` in the lecture's terms; several params give
-        :class:`UpdateRules` (a list sharing one where-block)."""
+        :class:`UpdateRules` (a list sharing one where-block).
+
+        ``form="matrix"``: the same rules with transposes, Hadamard products and sums
+        over the batch as products with ones (``w <- w + 2 alpha X^T delta``); raises
+        :class:`~symgrad.explain.matrix.MatrixFormError` for a rule that has no matrix form.
+        """
+        if form not in ("index", "matrix"):
+            raise ValueError(f"update_rule form must be 'index' or 'matrix', got {form!r}")
+        if form == "matrix":
+            from symgrad.explain.matrix_rules import matrix_rules
+            return matrix_rules(self, self.update_rule(param, lr))
         if param is None and len(self.params) > 1:
             rules = [self.update_rule(p, lr) for p in self.params]
             where = self.definitions.needed_by(sp.Add(*[r.gradient for r in rules]))
