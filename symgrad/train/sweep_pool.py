@@ -11,6 +11,7 @@ module from the cache directory (``$SYMGRAD_CACHE_DIR``), where Numba finds the 
 code the parent compiled.
 """
 from concurrent.futures import as_completed
+from concurrent.futures.process import BrokenProcessPool
 
 from symgrad.train.sweep_result import FailedRun
 from symgrad.train.sweep_run import run_tasks
@@ -31,21 +32,37 @@ def groups(tasks, n_groups):
     return [tasks[k::n_groups] for k in range(n_groups)]
 
 
-def run_in_pool(workers, token, blob, tasks, bar):
-    """Histories of ``tasks`` (in task order), run by ``workers`` processes."""
-    pool = executor(workers)
-    futures = {pool.submit(run_tasks, token, blob, group): group
-               for group in groups(tasks, workers * GROUPS_PER_WORKER)}
-    runs = {}
-    for future in as_completed(futures):
-        try:
-            done = future.result()
-        except Exception as err:   # e.g. a worker died: only its runs are lost
-            done = [(t[0], FailedRun(t[1], f"{type(err).__name__}: {err}"))
-                    for t in futures[future]]
-        runs.update(done)
-        if bar is not None:
-            bar.update(len(done))
+def run_in_pool(workers, token, blob, tasks, bar, retries=1):
+    """Histories of ``tasks`` (in task order), run by ``workers`` processes.
+
+    A worker that dies (killed, out of memory, a crash in native code) breaks loky's
+    pool and every group still running in it; those groups run again in a fresh pool,
+    up to ``retries`` times, then become :class:`FailedRun` entries.
+    """
+    pending, runs = groups(tasks, workers * GROUPS_PER_WORKER), {}
+    for attempt in range(retries + 1):
+        pool = executor(workers)
+        futures = {pool.submit(run_tasks, token, blob, group): group for group in pending}
+        pending = []
+        for future in as_completed(futures):
+            try:
+                done = future.result()
+            except BrokenProcessPool as err:
+                if attempt < retries:
+                    pending.append(futures[future])
+                    continue
+                done = _failed(futures[future], f"worker process died: {err}")
+            except Exception as err:   # e.g. the payload did not unpickle in the worker
+                done = _failed(futures[future], f"{type(err).__name__}: {err}")
+            runs.update(done)
+            if bar is not None:
+                bar.update(len(done))
+        if not pending:
+            break
     if bar is not None:
         bar.close()
     return [runs[t[0]] for t in tasks]
+
+
+def _failed(group, reason):
+    return [(t[0], FailedRun(t[1], reason)) for t in group]

@@ -50,8 +50,7 @@ class SweepResult:
         return iter(self.runs)
 
     def __getitem__(self, index):
-        if isinstance(index, slice):
-            return self.runs[index]
+        """``res[k]`` -> the k-th run's History; ``res[a:b]`` -> a list of them."""
         return self.runs[index]
 
     @property
@@ -133,26 +132,39 @@ class SweepResult:
     # -- the picture ----------------------------------------------------------------------------
     def plot(self, metric="loss", ax=None, logy=None):
         """Every run's ``metric`` curve (default the training loss) in one axes, labelled by
-        its settings; diverged runs dashed. Returns the matplotlib figure (headless-safe,
-        as ``History.plot``)."""
+        its settings (more than 10 runs: colours along a colormap, in grid order);
+        diverged runs dashed; log scale for positive losses. Returns the matplotlib
+        figure (headless-safe, as ``History.plot``)."""
         fig, axes = _figure(ax, 1)
         axis = axes[0]
+        shown = [r for r in self.runs if len(r) and (metric == "loss" or metric in r.metrics)]
+        colours = _colours(len(shown))
         finite = []
-        for run in self.runs:
-            if not len(run) or (metric != "loss" and metric not in run.metrics):
-                continue
+        for run, colour in zip(shown, colours):
             values = run.column(metric)
             finite += [v for v in values if math.isfinite(v)]
-            axis.plot(run.epochs, values, label=label(run.settings),
+            axis.plot(run.epochs, values, label=label(run.settings), color=colour,
                       linestyle="--" if run.diverged else "-")
         if logy if logy is not None else (finite and min(finite) > 0 and metric.endswith("loss")):
             axis.set_yscale("log")
         axis.set_xlabel("epoch")
         axis.set_ylabel(metric)
-        axis.set_title(f"{metric}, {len(self)} runs")
-        if len(self) <= 20:
-            axis.legend(fontsize="small", ncol=2 if len(self) > 8 else 1)
+        axis.set_title(f"{metric}, {len(shown)} runs")
+        if shown and len(shown) <= 30:
+            outside = len(shown) > 6
+            axis.legend(fontsize="small", loc="upper left" if outside else "best",
+                        bbox_to_anchor=(1.02, 1.0) if outside else None,
+                        ncol=2 if len(shown) > 15 else 1)
         return fig
+
+
+def _colours(n):
+    """The default cycle for up to 10 curves; beyond, evenly spaced along viridis."""
+    if n <= 10:
+        return [f"C{k}" for k in range(n)]
+    from matplotlib import colormaps
+    cmap = colormaps["viridis"]
+    return [cmap(k / max(n - 1, 1)) for k in range(n)]
 
 
 def final_value(run, metric):

@@ -1,8 +1,8 @@
 """Running sweep tasks: the same code in-process, in worker processes and on Dask workers.
 
 A *payload* is what every run of a sweep shares (the compiled model, the data, the fit
-arguments). It travels once per worker as bytes (cloudpickle when installed, so
-callables such as metric functions travel too) and is unpickled once per worker
+arguments). It travels once per worker as bytes (cloudpickle, or joblib's copy of it, so
+callables such as metric functions and lambdas travel too) and is unpickled once per worker
 process, kept under its token; a :class:`~symgrad.codegen.CompiledModel` unpickles by
 loading its module from the cache directory (see ``CompiledModel.__setstate__``).
 
@@ -11,6 +11,7 @@ params)``; ``settings`` is the grid point as the user wrote it.
 """
 import hashlib
 import pickle
+import threading
 from collections import OrderedDict
 
 from symgrad.errors import DivergenceError
@@ -19,20 +20,21 @@ from symgrad.train.sweep_result import FailedRun
 
 _PAYLOADS = OrderedDict()   # token -> unpickled payload, per worker process
 _KEEP = 4                    # payloads kept per worker (the last few sweeps)
+_LOCK = threading.Lock()     # Dask workers may run several tasks in threads of one process
+
+
+def _cloudpickle():
+    try:
+        import cloudpickle
+    except ImportError:     # joblib (a scikit-learn dependency) vendors it
+        from joblib.externals import cloudpickle
+    return cloudpickle
 
 
 def dumps(payload):
     """``(token, bytes)`` of a payload; TypeError naming what cannot travel."""
     try:
-        import cloudpickle
-        blob = cloudpickle.dumps(payload)
-    except ImportError:
-        try:
-            blob = pickle.dumps(payload)
-        except Exception as err:
-            raise TypeError(f"sweep cannot send its fit arguments to worker processes "
-                            f"({err}); install cloudpickle, use module-level functions, "
-                            "or run in-process with n_jobs=1") from None
+        blob = _cloudpickle().dumps(payload)
     except Exception as err:
         raise TypeError(f"sweep cannot send its model, data or fit arguments to worker "
                         f"processes ({type(err).__name__}: {err}); run in-process with "
@@ -42,12 +44,13 @@ def dumps(payload):
 
 def payload_of(token, blob):
     """The unpickled payload for ``token`` (unpickled once per process)."""
-    if token not in _PAYLOADS:
-        _PAYLOADS[token] = pickle.loads(blob)
-        while len(_PAYLOADS) > _KEEP:
-            _PAYLOADS.popitem(last=False)
-    _PAYLOADS.move_to_end(token)
-    return _PAYLOADS[token]
+    with _LOCK:
+        if token not in _PAYLOADS:
+            _PAYLOADS[token] = pickle.loads(blob)
+            while len(_PAYLOADS) > _KEEP:
+                _PAYLOADS.popitem(last=False)
+        _PAYLOADS.move_to_end(token)
+        return _PAYLOADS[token]
 
 
 def run_one(payload, task):

@@ -137,6 +137,27 @@ def test_worker_processes_give_the_same_histories(problem):
         _same_run(a, b)
 
 
+def test_a_dead_worker_process_costs_a_retry_not_the_sweep(problem, tmp_path):
+    import os
+    fn, data, init = problem
+    marker = str(tmp_path / "killed")
+
+    def kill_once(params, data):
+        """A metric that kills its worker process the first time it runs anywhere."""
+        if not os.path.exists(marker):
+            open(marker, "w").close()
+            os._exit(1)
+        return 0.0
+
+    kw = dict(metrics=(kill_once,), **BASE)
+    data = {**data, "lam": 0.01}
+    grid = {"lr": [0.1, 0.4], "seed": [0, 1]}
+    there = sg.sweep(fn, init, data, grid, n_jobs=2, **kw)
+    assert os.path.exists(marker) and not there.failed
+    for a, b in zip(sg.sweep(fn, init, data, grid, n_jobs=1, **kw), there):
+        _same_run(a, b)
+
+
 def test_compiled_model_pickles_by_its_source(problem):
     fn, data, init = problem
     copy = pickle.loads(pickle.dumps(fn))

@@ -59,7 +59,6 @@ def test_dask_runs_equal_local_runs(client, problem):
         _same(a, b)
 
 
-@pytest.mark.slow
 def test_a_lost_worker_costs_only_a_retry(client, problem, tmp_path):
     fn, init, data = problem
     marker = str(tmp_path / "killed")
