@@ -212,3 +212,12 @@ def test_compiled_swish_network_matches_the_evaluator_and_trains(rng):
         np.testing.assert_allclose(got[p.name], w, rtol=1e-12, atol=1e-12)
     hist = sg.fit(fn, init, data=data, lr=0.5, epochs=15, batch_size=8, progress=False)
     assert hist.loss[-1] < 0.8 * hist.loss[0]
+
+
+def test_readme_example_prints_what_the_readme_shows(capsys):
+    from pathlib import Path
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = text.split("### Your own functions", 1)[1].split("\n## ", 1)[0]
+    code, shown = re.findall(r"```(?:python|text)\n(.+?)\n```", section, re.S)[:2]
+    exec(compile(code, "README.md", "exec"), {})   # the README's own example code
+    assert capsys.readouterr().out.strip() == shown.strip()
