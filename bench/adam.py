@@ -145,7 +145,9 @@ def main(argv=None):
                      "cpu_over_wall": r.cpu_over_wall})
     for name, why in missing.items():
         print(f"| {name} | not installed ({why}) | | | | |")
-    meta = {"workload": wl.description + f"; optimizer Adam lr={LR}", "steps": wl.steps,
+    meta = {"workload": f"W3: MLP 64-64(relu)-10 on digits, mean CE, Adam lr={LR:g} betas "
+                        f"{BETAS} eps {EPS:g}, batch {wl.batch_size}, {wl.epochs} epochs",
+            "steps": wl.steps,
             "versions": versions(), "threads": thread_env_snapshot(), "repeats": args.repeats}
     Path(args.json).write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
     print(f"\nversions: {meta['versions']}")
