@@ -11,6 +11,8 @@ from symgrad.diff.index_eval import eval_index_expr
 
 from symgrad.diff.reverse import backward, check_params
 from symgrad.diff.sweep import sweep as run_sweep
+from symgrad.explain.latex_doc import derivation_latex
+from symgrad.explain.matrix_rules import matrix_rules
 from symgrad.explain.rules import ALPHA, Definitions, UpdateRule, UpdateRules
 from symgrad.explain.steps import (HEADINGS, Step, chain_steps, declare_steps, model_steps,
                                    section_of)
@@ -81,8 +83,8 @@ class Derivation:
         ranks = {}
         for pos, node in enumerate(self.forward):
             name = self.notation.names.get(node)
-            if name is None:
-                continue
+            if name is None or "symbol" in node.attrs:
+                continue          # hyperparameters print with the numbers, as alpha does
             ranks[name] = n - pos + (2 * n if node.op == "param" else 4 * n if node.op == "input" else 0)
         for node in self._sweep.aux:
             ranks[self.notation.names[node]] = 0.5
@@ -120,7 +122,6 @@ class Derivation:
         if form not in ("index", "matrix"):
             raise ValueError(f"update_rule form must be 'index' or 'matrix', got {form!r}")
         if form == "matrix":
-            from symgrad.explain.matrix_rules import matrix_rules
             return matrix_rules(self, self.update_rule(param, lr))
         if param is None and len(self.params) > 1:
             rules = [self.update_rule(p, lr) for p in self.params]
@@ -187,24 +188,13 @@ class Derivation:
         names = ", ".join(p.name for p in self.params)
         return f"<Derivation of dL/d({names}): {len(self.steps)} steps>"
 
-    def to_latex(self, document=False):
-        from symgrad.explain.latex_doc import derivation_latex
-        return derivation_latex(self, document=document)
+    def to_latex(self, document=False, title=None):
+        """An ``aligned`` block (Jupyter, pasting), or with ``document=True`` a standalone
+        article that pdflatex builds: sections, page breaks, lines that fit the page."""
+        return derivation_latex(self, document=document, title=title)
 
     def _repr_latex_(self):
         return "$$" + self.to_latex() + "$$"
-
-    def to_dot(self, data=None):
-        """Graphviz DOT of the computation graph, annotated with this derivation's
-        local gradients (and values and gradients when ``data`` is given)."""
-        from symgrad.explain.graphview import graph_dot
-        return graph_dot(self, data)
-
-    def graph(self, data=None):
-        """A picture of the annotated graph (SVG in Jupyter; ``.save("g.png")``)."""
-        from symgrad.explain.graphview import graph_view
-        return graph_view(self, data)
-
 
 def _rule_step(rule):
     return Step("update", getattr(rule, "param", None), str(rule), rule.to_latex())
