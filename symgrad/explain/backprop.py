@@ -95,11 +95,6 @@ class BackpropRun:
         """Graphviz DOT text: nodes labelled name | value | grad, edges with local gradients."""
         return scalar_graph_dot(self.nodes, self.edges)
 
-    def graph(self):
-        """A picture of the annotated graph; SVG without Graphviz via matplotlib."""
-        from symgrad.explain.graphview import graph_view
-        return graph_view(self)
-
     def _repr_svg_(self):
         from symgrad.explain.render import dot_to_svg
         return dot_to_svg(self.to_dot())

@@ -1,6 +1,10 @@
 """Graphviz DOT text for computation graphs (micrograd's picture: name | value | grad)."""
 from symgrad.explain.printing import to_text
 
+# Fill colours of the picture's node kinds, shared by the DOT and matplotlib drawings.
+COLOURS = {"data": "#e8f1fb", "param": "#fff2cc", "op": "#ffffff", "const": "#f4f4f4",
+           "loss": "#fde2e1"}
+
 
 def _quote(text):
     """A DOT string literal: user text can never close the quote or inject attributes."""

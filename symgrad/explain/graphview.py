@@ -14,12 +14,15 @@ from pathlib import Path
 
 import numpy as np
 
-from symgrad.explain.dot import _quote, _record
+# The pictures read the records (derivations, backprop runs); the records never
+# import the pictures: ``sg.graph_view(run)`` draws a run.
+from symgrad.explain.backprop import BackpropRun
+from symgrad.explain.derivation import Derivation
+from symgrad.explain.dot import COLOURS as _COLOURS, _quote, _record
 from symgrad.explain.printing import to_text
+from symgrad.graph.node import Node
 
 KINDS = ("data", "param", "op", "const", "loss")
-_COLOURS = {"data": "#e8f1fb", "param": "#fff2cc", "op": "#ffffff", "const": "#f4f4f4",
-            "loss": "#fde2e1"}
 
 
 @dataclass
@@ -138,9 +141,6 @@ def graph_view(obj, data=None, title=None):
     (for the loss's params and the nodes between) ``grad``, and edges ``upstream``,
     ``local``-product ``downstream`` numbers.
     """
-    from symgrad.explain.backprop import BackpropRun
-    from symgrad.explain.derivation import Derivation
-    from symgrad.graph.node import Node
     if isinstance(obj, BackpropRun):
         return _backprop_view(obj, title)
     if isinstance(obj, Derivation):

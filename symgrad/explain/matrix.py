@@ -137,7 +137,7 @@ class MatrixConverter:
         return self._printer.ordered_factors(product)
 
     def convert(self, expr):
-        expr = sp.sympify(expr)
+        # expr is a SymPy expression from the derivation (text is never parsed)
         if isinstance(expr, sp.Indexed):
             return self.leaf(expr)
         if not expr.atoms(sp.Indexed):
@@ -326,7 +326,7 @@ def _hadamard_groups(conv, factors):
 
 
 def _free_indices(expr, sizes):
-    return [s for s in sp.sympify(expr).free_symbols if s in sizes]
+    return [s for s in expr.free_symbols if s in sizes]
 
 
 def _softmax_parts(expr):

@@ -315,7 +315,7 @@ def index_sizes(der, exprs):
             for primes in range(3):
                 out[der.notation.index(d, primes)] = der.notation.size(d)
     for e in exprs:
-        for s in sp.sympify(e).atoms(sp.Sum):
+        for s in e.atoms(sp.Sum):
             for idx, _, hi in s.limits:
                 out.setdefault(idx, hi + 1)
     return out

@@ -105,7 +105,7 @@ def draw(view, fmt="svg", dpi=110):
     from matplotlib.figure import Figure
     from matplotlib.patches import Rectangle
 
-    from symgrad.explain.graphview import _COLOURS
+    from symgrad.explain.dot import COLOURS as _COLOURS
     pos, size, (W, H) = layout(view)
     fig = Figure(figsize=(W, H))
     ax = fig.add_axes([0, 0, 1, 1])
