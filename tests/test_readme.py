@@ -30,3 +30,13 @@ def test_derive_example_prints_what_the_readme_shows(capsys):
     exec(compile(code, "README.md", "exec"), namespace)  # the README's own example code
     assert capsys.readouterr().out.strip() == shown.strip()
     assert str(namespace["der"].gradient) in section
+
+
+def test_formulas_example_prints_what_the_readme_shows(capsys):
+    text = (ROOT / "README.md").read_text()
+    section = text.split("## Writing your own formulas", 1)[1].split("\n### ", 1)[0]
+    code, shown = re.findall(r"```(?:python|text)\n(.+?)\n```", section, re.S)[:2]
+    namespace = {}
+    exec(compile(code, "README.md", "exec"), namespace)  # the README's own example code
+    assert capsys.readouterr().out.strip() == shown.strip()
+    assert namespace["hist"].params["w"].shape == (3,)

@@ -20,6 +20,7 @@ _AUTO_NAMES = {
     "log_softmax": "ell", "logsumexp": "lse", "matmul": "z", "exp": "e", "log": "ell",
     "sqrt": "r", "abs": "a", "max": "m", "pow": "e", "mul": "u", "div": "u", "neg": "u",
     "cross_entropy": "CE", "bce_logits": "BCE", "sum": "S", "mean": "S",
+    "less": "m", "less_equal": "m", "maximum": "m", "minimum": "m", "take": "s",
 }
 
 

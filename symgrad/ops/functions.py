@@ -147,6 +147,8 @@ class iverson(sp.Function):
     def _sympystr(self, printer):
         return "[%s]" % printer._print(self.args[0])
 
+    _symgrad_text = _sympystr
+
 
 class select(sp.Function):
     """where(c, a, b): a where the mask c is 1, else b; the gradient goes to the chosen branch."""
@@ -161,5 +163,8 @@ class select(sp.Function):
 
     def _latex(self, printer):
         c, a, b = (printer._print(x) for x in self.args)
-        return (r"\begin{cases} %s & \text{if } %s \\ %s & \text{otherwise} \end{cases}"
+        return (r"\begin{cases} %s & \text{if } %s = 1 \\ %s & \text{otherwise} \end{cases}"
                 % (a, c, b))
+
+    def _symgrad_text(self, printer):
+        return "where(%s, %s, %s)" % tuple(printer._print(x) for x in self.args)
