@@ -107,10 +107,13 @@ def explain(model):
     return sg.backprop(loss, values)
 
 
-def derive_output(model, latex=False, document=False):
-    """The text (or LaTeX, or a LaTeX document) that ``symgrad derive MODEL`` prints."""
+def derive_output(model, latex=False, document=False, slides=False):
+    """The text (or LaTeX, a LaTeX document, a Beamer deck) of ``symgrad derive MODEL``."""
     from symgrad.explain.derivation import Derivation
     obj = explain(model)
+    if slides:
+        from symgrad.explain.slides import backprop_slides
+        return obj.to_slides() if isinstance(obj, Derivation) else backprop_slides(obj)
     if document:
         if isinstance(obj, Derivation):
             return obj.to_latex(document=True)
@@ -129,11 +132,14 @@ def cmd_derive(args):
     if args.graph:
         print(f"wrote {write_graph(args.model, args.graph)}")
         return 0
-    if args.output:
-        text = derive_output(args.model, document=True)
-        Path(args.output).write_text(text)
-        print(f"wrote {args.output} ({len(text.splitlines())} lines); "
-              f"build it with: pdflatex {args.output}")
+    written = False
+    for path, kind in ((args.output, "document"), (args.slides, "slides")):
+        if path:
+            text = derive_output(args.model, document=True, slides=kind == "slides")
+            Path(path).write_text(text)
+            print(f"wrote {path} ({len(text.splitlines())} lines); build it with: pdflatex {path}")
+            written = True
+    if written:
         return 0
     print(derive_output(args.model, latex=args.latex))
     return 0
@@ -247,6 +253,9 @@ def build_parser():
     derive.add_argument("--latex", action="store_true", help="print LaTeX instead of text")
     derive.add_argument("-o", "--output", metavar="FILE.tex",
                         help="write a standalone LaTeX document to FILE.tex")
+    derive.add_argument("--slides", metavar="DECK.tex",
+                        help="write a Beamer deck to DECK.tex (one frame per stage, the "
+                             "chain-rule steps revealed one by one)")
     derive.add_argument("--graph", metavar="FILE",
                         help="write the annotated computation graph (.svg, .png, .pdf or .dot)")
     derive.set_defaults(func=cmd_derive)

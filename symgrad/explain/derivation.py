@@ -14,6 +14,7 @@ from symgrad.diff.sweep import sweep as run_sweep
 from symgrad.explain.latex_doc import derivation_latex
 from symgrad.explain.matrix_rules import matrix_rules
 from symgrad.explain.rules import ALPHA, Definitions, UpdateRule, UpdateRules
+from symgrad.explain.slides import derivation_slides
 from symgrad.explain.steps import (HEADINGS, Step, chain_steps, declare_steps, model_steps,
                                    section_of)
 from symgrad.graph.bind import bind
@@ -195,6 +196,10 @@ class Derivation:
 
     def _repr_latex_(self):
         return "$$" + self.to_latex() + "$$"
+
+    def to_slides(self, title=None):
+        """A Beamer deck: one frame per stage, the chain-rule steps revealed one by one."""
+        return derivation_slides(self, title=title)
 
 def _rule_step(rule):
     return Step("update", getattr(rule, "param", None), str(rule), rule.to_latex())
