@@ -10,8 +10,10 @@ from symgrad.graph.evaluate import evaluate
 from symgrad.ops import (abs, binary_cross_entropy, clip, cross_entropy, exp, hinge, l1, l2, log,
                          log_softmax, logsumexp, max, maximum, mean, minimum, mse, onehot, relu,
                          sigmoid, softmax, softplus, sqrt, sse, sum, take, tanh, where)
-from symgrad.ops import (cos, elementwise, elu, erf, expm1, gelu, huber, leaky_relu, log1p,
-                         silu, sin, square)
+from symgrad.ops import (cos, elu, erf, expm1, gelu, huber, leaky_relu, log1p, silu, sin,
+                         square)
+# not re-exported by symgrad.ops, where the name is the module of built-in elementwise ops
+from symgrad.ops.custom import elementwise
 from symgrad.diff.check import check_grad
 from symgrad.diff.reverse import gradients
 from symgrad.diff.scalar import grad, scalars

@@ -7,12 +7,11 @@ from symgrad.ops import elementwise, linalg, losses, reductions, selection  # no
 from symgrad.ops.api import (abs, binary_cross_entropy, clip, cross_entropy, exp, hinge, l1, l2,
                              log, log_softmax, logsumexp, max, maximum, mean, minimum, mse, onehot,
                              relu, sigmoid, softmax, softplus, sqrt, sse, sum, take, tanh, where)
-from symgrad.ops.custom import elementwise
 from symgrad.ops.library import (cos, elu, erf, expm1, gelu, huber, leaky_relu, log1p,
                                  silu, sin, square)
 
 __all__ = ["clip", "maximum", "minimum", "onehot", "take", "where",
-           "cos", "elementwise", "elu", "erf", "expm1", "gelu", "huber", "leaky_relu",
+           "cos", "elu", "erf", "expm1", "gelu", "huber", "leaky_relu",
            "log1p", "silu", "sin", "square",
            "abs", "binary_cross_entropy", "cross_entropy", "exp", "hinge", "l1", "l2", "log",
            "log_softmax", "logsumexp", "max", "mean", "mse", "relu", "sigmoid", "softmax",

@@ -221,3 +221,17 @@ def test_readme_example_prints_what_the_readme_shows(capsys):
     code, shown = re.findall(r"```(?:python|text)\n(.+?)\n```", section, re.S)[:2]
     exec(compile(code, "README.md", "exec"), {})   # the README's own example code
     assert capsys.readouterr().out.strip() == shown.strip()
+
+
+def test_hostile_bodies_run_nothing(tmp_path):
+    """A body whose function names are code is refused before anything is printed or run:
+    the marker file its 'name' would create never appears."""
+    marker = tmp_path / "MARKER"
+    names = [f"__import__('os').system('touch {marker}')", f"open('{marker}', 'w')",
+             f"x); open('{marker}', 'w'); (x"]
+    for name in names:
+        with pytest.raises(DeclarationError, match="cannot evaluate and print safely"):
+            sg.elementwise("hostile", lambda x, n=name: x + sp.Function(n)(x))
+    with pytest.raises(DeclarationError, match="plain identifier"):
+        sg.elementwise(f"x; open('{marker}', 'w')", lambda x: x)
+    assert not marker.exists() and "hostile" not in OPS
