@@ -150,6 +150,9 @@ def _rewrite_node(e):
         v = _one_plus_exp(e.base)
         if v is not None:                       # 1 / (1 + exp(v))**k = sigmoid(-v)**k
             return F.sigmoid(-v) ** (-e.exp)
+        common = sp.factor_terms(e.base)        # 2 / (2 + 2 exp(v)) = 1 / (1 + exp(v))
+        if isinstance(e.base, sp.Add) and _one_plus_exp(common.as_coeff_Mul()[1]) is not None:
+            return common ** e.exp
     if isinstance(e, sp.log):
         v = _one_plus_exp(e.args[0])
         if v is not None:
