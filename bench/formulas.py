@@ -1,4 +1,5 @@
-"""Your own functions cost what their arithmetic costs: a swish MLP against the relu one.
+"""Your own functions cost what their arithmetic costs: a swish MLP against the relu one,
+and layers written as contractions, sum(X * W, axis="D"), against X @ W.
 
     python -m bench.formulas [--repeats 5]
 
@@ -27,16 +28,19 @@ from .workloads import make_w3
 swish = sg.elementwise("swish", lambda x: x * sg.sigmoid(x))
 
 
-def _model(activation):
+def _model(activation, contraction=False):
     X, y = sg.tensor("X", ("N", "D")), sg.tensor("y", ("N",), dtype=int)
     W1, b1 = sg.param("W1", ("D", "H")), sg.param("b1", ("H",))
     W2, b2 = sg.param("W2", ("H", "C")), sg.param("b2", ("C",))
-    h = activation(X @ W1 + b1).named("h")
-    return sg.cross_entropy(h @ W2 + b2, y), [W1, b1, W2, b2]
+    # the same layers in index notation: z_ik = sum_j X_ij W_jk
+    z1 = sg.sum(X * W1, axis="D") if contraction else X @ W1
+    h = activation(z1 + b1).named("h")
+    z2 = sg.sum(h * W2, axis="H") if contraction else h @ W2
+    return sg.cross_entropy(z2 + b2, y), [W1, b1, W2, b2]
 
 
-def trainer(activation):
-    loss, params = _model(activation)
+def trainer(activation, contraction=False):
+    loss, params = _model(activation, contraction)
     fn = sg.compile(loss, params=params)
 
     def train(wl):
@@ -79,11 +83,14 @@ def main(argv=None):
     ap.add_argument("--repeats", type=int, default=5)
     args = ap.parse_args(argv)
     wl = make_w3()
-    res = time_trainers({"relu": trainer(sg.relu), "swish": trainer(swish)}, wl, args.repeats)
+    res = time_trainers({"relu": trainer(sg.relu), "swish": trainer(swish),
+                         "relu_sum": trainer(sg.relu, contraction=True)}, wl, args.repeats)
     budget = exp_budget(wl, 64, args.repeats)
     relu, sw = res["relu"].train_s, res["swish"].train_s
     rows = {"relu_s": relu, "swish_s": sw, "swish_over_relu": sw / relu, "exp_budget_s": budget,
             "swish_over_relu_plus_exps": sw / (relu + budget),
+            "sum_of_product_s": res["relu_sum"].train_s,
+            "sum_of_product_over_matmul": res["relu_sum"].train_s / relu,
             "relu_final_loss": res["relu"].final_loss, "swish_final_loss": res["swish"].final_loss,
             "steps": wl.steps, "workload": wl.description}
     print(f"| {wl.description} | seconds | final loss |\n|---|---:|---:|")
@@ -92,6 +99,9 @@ def main(argv=None):
     print(f"| exp budget: {2 * wl.steps * wl.batch_size * 64} stable sigmoids | {budget:.3f} | |")
     print(f"| swish / relu | {rows['swish_over_relu']:.2f} | |")
     print(f"| swish / (relu + exp budget) | {rows['swish_over_relu_plus_exps']:.2f} | |")
+    print(f"| relu MLP as sum(X * W, axis=...) | {rows['sum_of_product_s']:.3f} | "
+          f"{res['relu_sum'].final_loss:.4f} |")
+    print(f"| sum(X * W) / X @ W | {rows['sum_of_product_over_matmul']:.2f} | |")
     path = os.path.join(os.path.dirname(__file__), "results", "formulas.json")
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "w") as fh:

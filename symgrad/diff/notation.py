@@ -24,10 +24,16 @@ _AUTO_NAMES = {
 }
 
 
+def _is_product(node):
+    """A matrix product, also written as a contraction sum(X * W, axis="d")."""
+    return node.op == "matmul" or (node.op == "sum" and node.inputs[0].op == "mul"
+                                   and len(node.attrs["axes"]) == 1)
+
+
 def _auto_name(node, used_by):
     if node.op == "sub" and any(c.op == "pow" and c.attrs["exponent"] == 2 for c, _ in used_by):
         return "delta"
-    if node.op == "add" and any(x.op == "matmul" for x in node.inputs):
+    if node.op == "add" and any(_is_product(x) for x in node.inputs) or _is_product(node):
         return "z"
     return _AUTO_NAMES.get(node.op, "u")
 
