@@ -265,9 +265,10 @@ def _np_piecewise(e, env):
 
 # -- Numba: one helper function per generated op -------------------------------------
 def numba_source(fname, expr, args):
-    """Source of ``def fname(*args)`` computing ``expr`` (args: SymPy symbols, in order),
-    plus the helper names it calls. Common subexpressions become one statement each."""
-    names = {a: f"p{k}" if k else "x" for k, a in enumerate(args)}
+    """Source of ``def fname(*args)`` computing ``expr`` (args: SymPy symbols, in order:
+    the argument, then the parameters, whose names are plain identifiers), plus the
+    helper names it calls. Common subexpressions become one statement each."""
+    names = {a: f"p_{a.name}" if k else "x" for k, a in enumerate(args)}
     temps = sp.numbered_symbols("_t")
     steps, (reduced,) = sp.cse([expr], symbols=temps, optimizations=None)
     printer = _NumbaPrinter(names)
