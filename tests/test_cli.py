@@ -62,6 +62,33 @@ def test_derive_output_writes_a_standalone_document(capsys, tmp_path):
     assert text.startswith(r"\documentclass") and text.rstrip().endswith(r"\end{document}")
 
 
+def test_derive_output_is_a_sectioned_article(capsys, tmp_path):
+    target = tmp_path / "two.tex"
+    run_main(capsys, "derive", "two-layer", "--output", str(target))
+    text = target.read_text()
+    for heading in ("Model", "Loss", "Backward pass", "Update rules"):
+        assert "\\section{%s}" % heading in text
+    assert "\\allowdisplaybreaks" in text and "\\begin{align*}" in text
+
+
+@pytest.mark.parametrize("model", ["perceptron", "backprop-example"])
+def test_derive_slides_writes_a_beamer_deck(capsys, tmp_path, model):
+    target = tmp_path / "deck.tex"
+    code, out = run_main(capsys, "derive", model, "--slides", str(target))
+    deck = target.read_text()
+    assert code == 0 and "wrote" in out and "pdflatex" in out
+    assert deck.startswith("\\documentclass[aspectratio=169]{beamer}")
+    assert deck.count("\\begin{frame}") >= 3 and "\\pause" in deck
+
+
+def test_derive_output_and_slides_together(capsys, tmp_path):
+    doc, deck = tmp_path / "d.tex", tmp_path / "s.tex"
+    code, out = run_main(capsys, "derive", "softmax", "-o", str(doc), "--slides", str(deck))
+    assert code == 0 and out.count("wrote") == 2
+    assert "{article}" in doc.read_text() and "{beamer}" in deck.read_text()
+    assert "Update rules in matrix form" in deck.read_text()
+
+
 def test_derive_from_a_user_file(capsys, tmp_path):
     model = tmp_path / "mymodel.py"
     model.write_text(textwrap.dedent("""

@@ -340,6 +340,8 @@ def matrix_rules(der, rules):
                                   f"{err}") from None
         lhs, step = _laid_out(conv, step, lhs)
         out.append(MatrixRule(r.param.name, lhs, step, where, sizes, conv.orient_of))
+    _record_orientations(conv.orient_of, [x for pair in where for x in pair]
+                         + [x for r in out for x in (r.lhs, r.step)])
     if isinstance(rules, list):
         return MatrixRules(out, where, sizes, conv.orient_of)
     return out[0]
@@ -379,3 +381,17 @@ def _sum_over_batch(x):
     while x.op == "scale":
         x = x.args[1]
     return x.op == "mm" and x.args[0].op == "T" and x.args[0].args[0].op == "ones"
+
+
+def _record_orientations(orient_of, trees):
+    """Every vector name's side (column or row), as the finished formulas read it."""
+    stack = list(trees)
+    while stack:
+        x = stack.pop()
+        if x.op == "name" and (x.rows is None) != (x.cols is None):
+            side = "row" if x.rows is None else "col"
+            if orient_of.setdefault(x.args[0], side) != side:
+                raise AssertionError(f"{x.args[0]} read both as a row and as a column")
+        stack += [a for a in x.args if isinstance(a, Mx)]
+        stack += [a[1] for a in x.args if isinstance(a, tuple) and len(a) == 2
+                  and isinstance(a[1], Mx)]
