@@ -1,7 +1,7 @@
 """Sweep runs as tasks on a Dask cluster (``sweep(..., client=distributed.Client(...))``).
 
-The payload (compiled model, data, fit arguments) is scattered once; each task is a
-group of runs that names it, so every worker receives it at most once and unpickles it
+The payload (compiled model, data, fit arguments) is scattered once, to every worker;
+each task is a group of runs that names it, so every worker receives it once and unpickles it
 once per process (``sweep_run.payload_of``). The model travels by its source: a worker
 writes the module into its own cache directory if it is not there (a worker on another
 machine compiles it once, a worker on this machine loads the parent's machine code).
@@ -25,10 +25,26 @@ def n_workers(client):
         return 1
 
 
+def on_this_machine(client):
+    """True if every worker runs on this host (so they share its cache directory)."""
+    import socket
+    from urllib.parse import urlparse
+    here = {"127.0.0.1", "localhost", "::1"}
+    try:
+        here.add(socket.gethostbyname(socket.gethostname()))
+        workers = client.scheduler_info().get("workers", {})
+    except Exception:
+        return False
+    hosts = {urlparse(address).hostname for address in workers}
+    return bool(hosts) and hosts <= here
+
+
 def run_on_dask(client, token, blob, tasks, bar):
     """Histories of ``tasks`` (in task order), computed on ``client``'s cluster."""
     from distributed import as_completed
-    [payload] = client.scatter([blob])       # once; workers fetch it when they need it
+    # Scattered once, to every worker: a copy lost with a worker is still on the others
+    # (a scattered value has no task to recompute it from).
+    [payload] = client.scatter([blob], broadcast=True)
     work = groups(tasks, n_workers(client) * GROUPS_PER_WORKER)
     futures = client.map(run_tasks, [token] * len(work), [payload] * len(work), work,
                          retries=RETRIES, pure=False)

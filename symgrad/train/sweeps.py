@@ -60,18 +60,8 @@ def sweep(fn, init, data=None, grid=None, *, client=None, n_jobs=None, progress=
     if model is None:  # compile once, after every check has passed
         model = _compile(loss, param_nodes, fit_kwargs)
     payload = {"model": model, "data": data, "fit_kwargs": fit_kwargs}
-    workers = min(workers, len(tasks))
-    if client is not None:
-        from symgrad.train.sweep_dask import run_on_dask
-        blob = dumps(payload)
-        runs, where = run_on_dask(client, *blob, tasks, _bar(progress, len(tasks))), "dask"
-    elif workers > 1:
-        from symgrad.train.sweep_pool import run_in_pool
-        blob = dumps(payload)
-        runs = run_in_pool(workers, *blob, tasks, _bar(progress, len(tasks)))
-        where = f"{workers} processes"
-    else:
-        runs, where = _run_here(payload, tasks, _bar(progress, len(tasks))), "in-process"
+    runs, where = _dispatch(payload, tasks, client, min(workers, len(tasks)),
+                            _bar(progress, len(tasks)))
     result = SweepResult(runs, keys, time.perf_counter() - started, where)
     if raise_on_divergence and result.diverged:
         bad = "; ".join(label(run.settings) for run in result.diverged)
@@ -277,6 +267,35 @@ def _compile(loss, param_nodes, fit_kwargs):
     """Compile as ``fit`` would, with the score node for metrics in the same module."""
     head = head_from(loss, fit_kwargs.get("output"), fit_kwargs.get("labels"))
     return compile_loss(loss, param_nodes, outputs=[head.scores] if head is not None else None)
+
+
+def _dispatch(payload, tasks, client, workers, bar):
+    """``(runs in task order, where they ran)``: on Dask, in worker processes or here."""
+    if client is None and workers <= 1:
+        return _run_here(payload, tasks, bar), "in-process"
+    if client is not None:
+        from symgrad.train.sweep_dask import on_this_machine, run_on_dask
+        # Workers elsewhere have their own cache directory: warming up here would not help.
+        first = _warm_up(payload, tasks, bar) if on_this_machine(client) else []
+        return first + run_on_dask(client, *dumps(payload), tasks[len(first):], bar), "dask"
+    first = _warm_up(payload, tasks, bar)
+    rest, blob = tasks[len(first):], dumps(payload)
+    from symgrad.train.sweep_pool import run_in_pool
+    return first + run_in_pool(workers, *blob, rest, bar), f"{workers} processes"
+
+
+def _warm_up(payload, tasks, bar):
+    """Run the first task here if this process has not compiled the model's training loop
+    yet: Numba compiles lazily, so otherwise every worker would compile the same functions
+    at once; after this run they are in the cache directory and workers load them."""
+    module = getattr(payload["model"], "module", None)
+    loops = [getattr(module, name, None) for name in ("run_epochs", "run_epochs_with")]
+    if module is None or len(tasks) < 2 or any(getattr(f, "signatures", None) for f in loops):
+        return []
+    first = run_one(payload, tasks[0])[1]
+    if bar is not None:
+        bar.update(1)
+    return [first]
 
 
 def _run_here(payload, tasks, bar):
