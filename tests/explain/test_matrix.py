@@ -91,3 +91,10 @@ def test_a_rule_without_matrix_form_says_which_and_why():
 def test_unknown_form_is_an_error():
     with pytest.raises(ValueError, match="'index' or 'matrix'"):
         cli.explain("perceptron").update_rule(form="tensor")
+
+
+def test_readme_shows_the_rules_as_printed():
+    from pathlib import Path
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    for model in ("perceptron", "softmax"):
+        assert str(rules_of(model)) in readme, model
