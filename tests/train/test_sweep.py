@@ -131,8 +131,8 @@ def test_worker_processes_give_the_same_histories():
     fn, init, data = sg.compile(L, params=_params_of(L)), _init(shape), {**data, "lam": 0.01}
 
     def compiled_loops():
-        return [f.signatures for f in (getattr(fn.module, n, None)
-                                       for n in ("run_epochs", "run_epochs_with")) if f]
+        return [getattr(getattr(fn.module, n, None), "signatures", None)
+                for n in ("run_epochs", "run_epochs_with")]
     assert not any(compiled_loops())
     grid = {"lr": [0.1, 0.4], "seed": [0, 1, 2]}
     there = sg.sweep(fn, init, data, grid, n_jobs=2, **BASE)
