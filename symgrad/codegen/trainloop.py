@@ -144,15 +144,19 @@ class _Loop:
         return "\n".join(out + ["    " + line for line in L]) + "\n\n" + self.sgd(leaves)
 
     def sgd(self, leaves):
-        """``run_epochs``: SGD (momentum if != 0) through ``run_epochs_with``, rule 0."""
+        """``run_epochs``: SGD (momentum if != 0) through ``run_epochs_with``, rule 0.
+
+        Plain Python, not compiled: it is called once per run of epochs, and compiling
+        it would compile the whole loop a second time (Numba optimises a callee again
+        inside each compiled caller).
+        """
         v, vel = self.v, [self.vel[p] for p in self.src.params]
         call = leaves + vel + vel + [v["orders"], v["lrs"], v["batch_size"], "0", v["hyper"],
                                      "np.zeros(1, np.int64)"]
-        lines = [f"{v['hyper']} = np.zeros(4)",
-                 f"{v['hyper']}[0] = {v['momentum']}",
+        lines = [f"{v['hyper']} = np.array([float({v['momentum']}), 0.0, 0.0, 0.0])",
                  f"return run_epochs_with({', '.join(call)})"]
         args = leaves + vel + [v[k] for k in ("orders", "lrs", "batch_size", "momentum")]
-        return "\n".join([JIT, f"def run_epochs({', '.join(args)}):", f'    """{_SGD_DOC}"""']
+        return "\n".join([f"def run_epochs({', '.join(args)}):", f'    """{_SGD_DOC}"""']
                          + ["    " + line for line in lines]) + "\n\n"
 
 
@@ -166,7 +170,7 @@ _DOC = ("Run len(lrs) epochs of minibatch training with optimizer RULES[rule], i
         "non-finite loss stops the run\n    before its update.\n    ")
 _SGD_DOC = ("SGD epochs (momentum if momentum != 0: v = momentum v - lr g; p += v), in "
             "place.\n\n    run_epochs_with with rule 0 and the velocities v_* as state; "
-            "same return value.\n    ")
+            "same return value.\n    (Plain Python: the compiled loop is run_epochs_with.)\n    ")
 
 
 def run_epochs(src):
