@@ -69,6 +69,7 @@ class Custom:
         """The generated op of d expr / dx, or a SymPy number when it is constant."""
         if self._derivative is None:
             d = B.drop_deltas(B.stabilize(sp.diff(self.expr, _ARG)))
+            B.check_body(d, set(self.symbols), f"the derivative of {self.display}")
             self._derivative = d if not d.free_symbols else _make(
                 f"{self.name}_prime", self.display + "'", d, self.params, self.order + 1,
                 self.base)
