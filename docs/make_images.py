@@ -55,6 +55,9 @@ def derivation_rows(der):
     for k, (lhs, rhs) in enumerate(rule.where):
         word = r"\mathrm{where}\ " if k == 0 else r"\qquad\quad\ "
         rows.append(("math", word + to_latex(lhs, der.ranks) + " = " + to_latex(rhs, der.ranks)))
+    matrix = der.update_rule(form="matrix")
+    rows.append(("heading", "The same rule in matrix form"))
+    rows.append(("math", matrix.latex_line()))
     return rows
 
 

@@ -115,10 +115,7 @@ def derive_output(model, latex=False, document=False, slides=False):
         from symgrad.explain.slides import backprop_slides
         return obj.to_slides() if isinstance(obj, Derivation) else backprop_slides(obj)
     if document:
-        if isinstance(obj, Derivation):
-            return obj.to_latex(document=True)
-        return ("\\documentclass{article}\n\\usepackage{amsmath,amssymb}\n\\begin{document}\n"
-                "\\[\n" + obj.to_latex() + "\n\\]\n\\end{document}\n")
+        return obj.to_latex(document=True)
     return obj.to_latex() if latex else str(obj)
 
 

@@ -3,6 +3,7 @@ from dataclasses import dataclass
 
 from symgrad.diff.scalar import run_backprop
 from symgrad.explain.dot import scalar_graph_dot
+from symgrad.explain.latex_doc import backprop_document
 from symgrad.explain.printing import to_latex, to_text
 
 
@@ -83,7 +84,10 @@ class BackpropRun:
         grads = ", ".join(f"d{self.output.name}/d{k} = {_num(v)}" for k, v in self.grads.items())
         return f"<BackpropRun {self.output.name} = {_num(self.value)}; {grads}>"
 
-    def to_latex(self):
+    def to_latex(self, document=False):
+        """An ``aligned`` block; ``document=True``: an article pdflatex builds."""
+        if document:
+            return backprop_document(self)
         rows = [r"&\textbf{Forward}"] + ["&" + s.latex for s in self.steps if s.kind == "forward"]
         rows += [r"&\textbf{Backward}"] + ["&" + s.latex for s in self.steps if s.kind == "backward"]
         return "\\begin{aligned}\n" + " \\\\\n".join(rows) + "\n\\end{aligned}"

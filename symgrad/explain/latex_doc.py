@@ -159,3 +159,13 @@ def _update_section(der):
     if where:
         text += ["where\n", align(where)]
     return "".join(text)
+
+
+def backprop_document(run):
+    """A scalar backprop run as an article: the forward pass, then the backward pass."""
+    forward = ["&" + st.latex for st in run.steps if st.kind == "forward"]
+    backward = ["&" + st.latex for st in run.steps if st.kind == "backward"]
+    return "".join([PREAMBLE, "\\begin{document}\n",
+                    "\\section{Forward pass}\nEvery node's value, inputs first:\n", align(forward),
+                    "\\section{Backward pass}\nUpstream gradient times local gradient, "
+                    "from the output down:\n", align(backward), "\\end{document}\n"])

@@ -45,8 +45,16 @@ def _net(activation, loss="cross_entropy"):
     return model.loss, model.params
 
 
+def _hostile():
+    """Names full of TeX's special characters, and a dim with digits."""
+    X = sg.tensor("x%}{#^~\\", ("N", "D0"))
+    w = sg.param("w_&$", ("D0",))
+    return sg.sum((X @ w) ** 2), [w]
+
+
 GALLERY = {"mlp3-tanh": lambda: _net("tanh"), "mlp3-relu": lambda: _net("relu"),
-           "mlp3-sigmoid-mse": lambda: _net("sigmoid", "mse"), "wide": _wide}
+           "mlp3-sigmoid-mse": lambda: _net("sigmoid", "mse"), "wide": _wide,
+           "hostile-names": _hostile}
 
 
 @functools.lru_cache(maxsize=None)
