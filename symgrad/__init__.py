@@ -33,6 +33,7 @@ _LAZY = {
     "CosineDecay": "symgrad.train", "nn": None, "estimators": None,
     "graph_view": "symgrad.explain.graphview", "graph_dot": "symgrad.explain.graphview",
     "GraphView": "symgrad.explain.graphview",
+    "MatrixFormError": "symgrad.explain.matrix",
 }
 
 
