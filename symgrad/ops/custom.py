@@ -238,7 +238,16 @@ def _sympy_class(op):
                  "_eval_is_real": _eval_is_real, "_sympystr": text, "_symgrad_text": text,
                  "_latex": latex, "__doc__": f"{op.display}(x) = {op.expr} (sg.elementwise)",
                  "__module__": __name__}
-    return type(sp.Function)(op.display, (sp.Function,), namespace)
+    namespace["__qualname__"] = f"CLASSES.{op.display}"
+    cls = type(sp.Function)(op.display, (sp.Function,), namespace)
+    # pickle finds a class by its qualified name: expressions with gelu(x) travel to other
+    # processes (which must define the same op, as importing symgrad does for the library)
+    setattr(CLASSES, op.display, cls)
+    return cls
+
+
+class CLASSES:
+    """The generated SymPy function classes, by display name (for pickle)."""
 
 
 # -- the user's function -------------------------------------------------------------------

@@ -182,3 +182,10 @@ def test_compiled_library_model_matches_the_evaluator(rng):
         assert np.isfinite(value) and np.all(np.isfinite(grads["W"]))
         np.testing.assert_allclose(value, want[0], rtol=1e-12)
         np.testing.assert_allclose(grads["W"], want[1], rtol=1e-12, atol=1e-12)
+
+
+def test_sympy_expressions_of_generated_functions_pickle():
+    import pickle
+    x = sp.Symbol("x", real=True)
+    expr = sp.diff(sg.gelu(x) * sg.leaky_relu(x, slope=0.2), x, 2)
+    assert pickle.loads(pickle.dumps(expr)) == expr
