@@ -246,7 +246,7 @@ def _updates(src, first, second, v, I):
 
 
 def train(src):
-    """A plain-Python ``train`` for exported modules: shuffles, then one run_epochs call."""
+    """A plain-Python ``train`` for exported modules: shuffles, then one run_epochs_with call."""
     leaves, vels = src.run_args
     dt = src.dtype
     conv = []
@@ -257,22 +257,30 @@ def train(src):
         conv.append(f"np.ascontiguousarray({where}[{name_literal(n.name)}], {kind}){shape}")
     names = [name_literal(p.name) for p in src.params]
     ndata = sum(1 for n in leaves if n.op == "input")
-    first = name_literal(src.data[0].name) if src.data else None
-    n_rows = f"len(data[{first}])" if first and src.data[0].dims else "1"
-    return f'''def train(params, data, epochs=10, lr=0.01, batch_size=None, momentum=0.0, seed=0):
-    """Minibatch SGD (full batch if batch_size is None); returns (params, epoch losses).
+    rows = [n for n in src.data if n.dims]           # 0-d tensors (hyperparameters) have none
+    n_rows = f"len(data[{name_literal(rows[0].name)}])" if rows else "1"
+    return f'''def train(params, data, epochs=10, lr=0.01, batch_size=None, momentum=0.0, seed=0,
+          optimizer="sgd", betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, alpha=0.99):
+    """Minibatch training (full batch if batch_size is None); returns (params, epoch losses).
 
-    params and data map the model's names to arrays; params are copied, not changed.
+    optimizer: "sgd", "nesterov", "adam", "adamw" or "rmsprop", with torch.optim's update
+    rules (see _sg_update). params and data map the model's names to arrays; params are
+    copied, not changed.
     """
+    rule = {RULES!r}.index(optimizer)
+    adam = optimizer in ("adam", "adamw")
+    hyper = np.array([betas[0] if adam else momentum, betas[1] if adam else alpha, eps,
+                      weight_decay], np.float64)
     params = {{k: np.array(v, {dt}) for k, v in params.items()}}
     args = [{", ".join(conv)}]
-    vels = [np.zeros(args[{ndata} + k].shape, {dt}) for k in range({len(vels)})]
+    state = [np.zeros(args[{ndata} + k % {len(vels)}].shape, {dt}) for k in range({2 * len(vels)})]
     rng = np.random.default_rng(seed)
     n = {n_rows}
     orders = np.stack([rng.permutation(n) for _ in range(epochs)]) if batch_size else \\
         np.zeros((1, 1), np.int64)
     lrs = np.full(epochs, float(lr))
-    losses, done = run_epochs(*args, *vels, orders, lrs, batch_size or 0, float(momentum))
+    losses, done = run_epochs_with(*args, *state, orders, lrs, batch_size or 0, rule, hyper,
+                                   np.zeros(1, np.int64))
     out = {{name: args[{ndata} + k].reshape(np.shape(params[name]))
            for k, name in enumerate([{", ".join(names)}])}}
     return out, losses[:done]

@@ -294,3 +294,19 @@ def test_the_generated_update_reads_like_the_rules():
                  "p[j] *= 1.0 - lr * wd  # AdamW: p <- p (1 - lr wd), decoupled weight decay",
                  "p[j] -= lr * (g[j] + mu * m[j])  # Nesterov: p <- p - lr (g + mu b)"):
         assert line in source
+
+
+def test_the_exported_trainer_runs_every_optimizer(tmp_path):
+    # the standalone module (NumPy + Numba only) trains as fit does, bit for bit
+    import importlib.util
+    path = _compiled().export(tmp_path / "trainer.py")
+    spec = importlib.util.spec_from_file_location("trainer", path)
+    trainer = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(trainer)
+    for name, kw in [("adam", {"betas": (0.8, 0.99)}), ("rmsprop", {"momentum": 0.5}),
+                     ("sgd", {"momentum": 0.9})]:
+        params, losses = trainer.train(_init(), _data(), epochs=3, lr=0.01, batch_size=6,
+                                       seed=4, optimizer=name, **kw)
+        hist = _fit(_compiled(), name, kw, 0.01, 3, 6, seed=4, shuffle=True)
+        assert list(losses) == hist.loss
+        assert all(np.array_equal(params[k], hist.params[k]) for k in params)
