@@ -222,11 +222,12 @@ def report(rows, sg, numba, cores):
                         "SGD batch 32, lr x lambda = 4 x 4 grid",
             "grid": {"lr": LRS, "lam": LAMS}, "python": platform.python_version(),
             "numpy": np.__version__, "numba": numba.__version__, "symgrad": sg.__version__,
-            "machine": platform.machine(), "cores": len(cores), "env": thread_env_snapshot()}
+            "machine": platform.machine(), "cores": len(cores), "env": thread_env_snapshot(),
+            "load_average_1_5_15min": list(os.getloadavg())}
     path = os.path.join(os.path.dirname(__file__), "results", "sweep.json")
     with open(path, "w") as f:
         json.dump({"meta": meta, "rows": rows}, f, indent=1)
-    print(f"wrote {path}")
+    print(f"load average (1, 5, 15 min) {os.getloadavg()} on {len(cores)} cores; wrote {path}")
 
 
 if __name__ == "__main__":

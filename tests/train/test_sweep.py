@@ -315,3 +315,14 @@ def test_payload_travels_once_per_process():
     token, blob = sweep_run.dumps({"model": None, "data": {"x": np.arange(3)}, "fit_kwargs": {}})
     first = sweep_run.payload_of(token, blob)
     assert sweep_run.payload_of(token, b"not unpickled again") is first
+
+
+@pytest.mark.slow   # a fresh process compiles the model and starts two workers
+def test_the_readme_sweep_prints_what_the_readme_shows(capsys):
+    import re
+    from pathlib import Path
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = text.split("## Sweeps", 1)[1].split("\n## ", 1)[0]
+    code, shown = re.findall(r"```(?:python|text)\n(.+?)\n```", section, re.S)[:2]
+    exec(compile(code, "README.md", "exec"), {})     # the README's own example, as written
+    assert capsys.readouterr().out.strip() == shown.strip()
