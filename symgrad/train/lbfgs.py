@@ -53,10 +53,11 @@ def minimize_lbfgs(trainer, bar):
         raise TypeError(f"optimizer 'lbfgs' needs the model's loss_and_grad; "
                         f"{type(trainer.model).__name__} has none")
     f, x0, unflatten = flat_objective(trainer.model, trainer.params, trainer.data)
-    history, clock = trainer.history, [time.perf_counter()]
+    history, clock, accepted = trainer.history, [time.perf_counter()], [x0]
 
     def callback(intermediate_result):
-        unflatten(intermediate_result.x)
+        accepted[0] = intermediate_result.x.copy()
+        unflatten(accepted[0])
         now = time.perf_counter()
         epoch = len(history) + 1
         history.record(epoch, intermediate_result.fun, float("nan"), now - clock[0])
@@ -70,9 +71,12 @@ def minimize_lbfgs(trainer, bar):
 
     options = {"maxiter": trainer.epochs, "gtol": trainer.opt.tol, "ftol": LBFGS_FTOL,
                "maxls": MAX_LINE_SEARCH}
-    with np.errstate(all="ignore"):   # a line-search probe may overflow; SciPy backtracks
-        result = minimize(f, x0, jac=True, method="L-BFGS-B", callback=callback,
-                          options=options)
+    try:
+        with np.errstate(all="ignore"):   # a line-search probe may overflow; SciPy backtracks
+            result = minimize(f, x0, jac=True, method="L-BFGS-B", callback=callback,
+                              options=options)
+    finally:   # on Ctrl-C too: the params are an iterate, never a line-search probe
+        unflatten(accepted[0])
     unflatten(result.x)
     history.message = str(result.message)
     history.n_evals = int(result.nfev)

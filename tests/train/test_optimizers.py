@@ -310,3 +310,27 @@ def test_the_exported_trainer_runs_every_optimizer(tmp_path):
         hist = _fit(_compiled(), name, kw, 0.01, 3, 6, seed=4, shuffle=True)
         assert list(losses) == hist.loss
         assert all(np.array_equal(params[k], hist.params[k]) for k in params)
+
+
+def test_lbfgs_interrupted_keeps_the_last_iterate(monkeypatch):
+    # Ctrl-C inside SciPy (here: at the 5th loss evaluation, in some line search) ends
+    # training with the params of the last accepted iteration, not a trial point.
+    from symgrad.train import lbfgs
+    real = lbfgs.flat_objective
+
+    def interrupting(model, params, data):
+        f, x0, unflatten = real(model, params, data)
+        calls = []
+
+        def g(x):
+            calls.append(1)
+            if len(calls) == 5:
+                raise KeyboardInterrupt
+            return f(x)
+        return g, x0, unflatten
+    monkeypatch.setattr(lbfgs, "flat_objective", interrupting)
+    hist = fit(_compiled(), _init(), data=_data(), optimizer="lbfgs", epochs=50,
+               progress=False, metrics=())
+    assert hist.stop_reason == "interrupted" and len(hist) >= 1
+    loss = _compiled().loss(hist.params, **_data())
+    assert loss == pytest.approx(hist.loss[-1], rel=1e-12)
