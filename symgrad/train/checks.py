@@ -5,6 +5,8 @@ import warnings
 import numpy as np
 
 from symgrad.errors import DataError, DeclarationError, DimError, MissingRuleError
+from symgrad.graph.arguments import (check_choice, check_flag, check_node_or_name, check_seed,
+                                     describe)
 from symgrad.graph.bind import bind
 from symgrad.graph.node import Node
 from symgrad.graph.traverse import leaves
@@ -54,6 +56,32 @@ def compile_loss(loss, params=None, dtype=np.float64, outputs=None):
         warnings.warn(f"symgrad.codegen cannot compile this loss ({err}); training with the "
                       "NumPy reference evaluator instead", RuntimeWarning, stacklevel=3)
         return NumpyModel(loss, params, dtype)
+
+
+def check_fit_options(shuffle, seed, progress, metrics, on_divergence, output, labels):
+    """The plain options of ``fit`` (the others are checked where they are used): each
+    wrong type or value names the option and what it takes, before any work."""
+    if isinstance(shuffle, np.ndarray):
+        raise TypeError(f"shuffle must be True or False, got {describe(shuffle)}; fit draws "
+                        "each epoch's row order from seed= (row orders cannot be given)")
+    check_flag(shuffle, "shuffle")
+    check_seed(seed)
+    check_flag(progress, "progress")
+    check_choice(on_divergence, "on_divergence", ("raise", "stop"))
+    check_node_or_name(output, "output")
+    check_node_or_name(labels, "labels")
+    _check_metrics(metrics)
+
+
+def _check_metrics(metrics):
+    accepts = "'auto', None, 'accuracy', a callable f(params, data), or a list of those"
+    if metrics is None or isinstance(metrics, str) or callable(metrics):
+        return
+    if not isinstance(metrics, (list, tuple)):
+        raise TypeError(f"metrics must be {accepts}; got {describe(metrics)}")
+    for m in metrics:
+        if not (isinstance(m, str) or callable(m)):
+            raise TypeError(f"metrics must be {accepts}; it holds {describe(m)}")
 
 
 def check_int(value, name, low=1, high=None):

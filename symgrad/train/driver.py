@@ -13,7 +13,7 @@ import warnings
 import numpy as np
 
 from symgrad.errors import DivergenceError
-from symgrad.train.checks import (batch_size_for, check_int, check_momentum,
+from symgrad.train.checks import (batch_size_for, check_fit_options, check_int, check_momentum,
                                   check_params_and_data, check_validation_data, compile_loss,
                                   resolve_model)
 from symgrad.train.history import History
@@ -126,6 +126,7 @@ def fit(fn, params, data=None, lr=None, epochs=10, batch_size=None, shuffle=True
     ``epochs`` iterations, stopping when the largest gradient component is <= ``tol``
     (default 1e-5); no lr, schedule or batch_size. See ``symgrad.train.optimizers``.
     """
+    check_fit_options(shuffle, seed, progress, metrics, on_divergence, output, labels)
     trainer = _Trainer(fn, params, {} if data is None else data, lr, epochs, batch_size,
                        shuffle, seed, momentum, schedule, early_stopping, validation_data,
                        metrics, progress, on_divergence, chunk_epochs, output, labels,
