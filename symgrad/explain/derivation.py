@@ -12,6 +12,7 @@ from symgrad.diff.index_eval import eval_index_expr
 from symgrad.diff.reverse import backward, check_params
 from symgrad.diff.sweep import sweep as run_sweep
 from symgrad.explain.latex_doc import derivation_latex
+from symgrad.graph.arguments import check_derive_params
 from symgrad.explain.matrix_rules import matrix_rules
 from symgrad.explain.rules import ALPHA, Definitions, UpdateRule, UpdateRules
 from symgrad.explain.slides import derivation_slides
@@ -217,4 +218,5 @@ def _section_text(steps):
 
 def derive(loss, params):
     """Derive dL/dparams by the chain rule; see :class:`Derivation`."""
+    check_derive_params(params)
     return Derivation(loss, params)

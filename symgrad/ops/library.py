@@ -30,6 +30,7 @@ from sympy.codegen.cfunctions import log1p as sp_log1p
 from symgrad.errors import DeclarationError
 from symgrad.graph.node import Node, apply
 from symgrad.graph.registry import OpDef, register
+from symgrad.ops import api
 from symgrad.ops import functions as F
 from symgrad.ops._shape import unary_infer
 from symgrad.ops.body import as_expr, _np_erf
@@ -126,11 +127,19 @@ def huber(pred, target, delta=1.0):
     h(r) = r^2 / 2 for |r| <= delta, else delta (|r| - delta / 2), as
     ``torch.nn.functional.huber_loss(pred, target, delta=delta)`` (reduction "mean").
 
-    On SymPy scalars it returns h(pred - target) (one element, no mean).
+    On SymPy scalars it returns h(pred - target) (one element, no mean). ``delta`` may be
+    a real SymPy symbol (a hyperparameter bound at run time): the loss is then written
+    with ``sg.where`` and the derivation shows delta.
     """
+    nodes = isinstance(pred, Node) or isinstance(target, Node)
+    if nodes and isinstance(delta, sp.Symbol) and delta.is_real:
+        r = pred - target
+        inside = api.abs(r) <= delta
+        return api.mean(api.where(inside, 0.5 * r ** 2, delta * (api.abs(r) - 0.5 * delta)))
     if not isinstance(delta, numbers.Real) or isinstance(delta, bool) or not delta > 0:
-        raise DeclarationError(f"huber: delta must be a positive number, got {delta!r}")
-    if isinstance(pred, Node) or isinstance(target, Node):
+        raise DeclarationError(f"huber: delta must be a positive number or a real SymPy "
+                               f"symbol, got {delta!r}")
+    if nodes:
         return apply("mean", huber_function(pred - target, delta=delta))
     return huber_function(as_expr(pred, "huber") - as_expr(target, "huber"), delta=delta)
 

@@ -189,3 +189,17 @@ def test_sympy_expressions_of_generated_functions_pickle():
     x = sp.Symbol("x", real=True)
     expr = sp.diff(sg.gelu(x) * sg.leaky_relu(x, slope=0.2), x, 2)
     assert pickle.loads(pickle.dumps(expr)) == expr
+
+
+def test_huber_with_a_symbolic_delta(rng):
+    """delta as a hyperparameter symbol: the same values and gradients as a number."""
+    delta = sp.Symbol("delta", positive=True)
+    P, T = sg.param("P", ("N",)), sg.tensor("T", ("N",))
+    p, t = rng.normal(scale=2, size=9), rng.normal(size=9)
+    symbolic, numeric = sg.huber(P, T, delta=delta), sg.huber(P, T, delta=0.8)
+    data = {"P": p, "T": t}
+    got = sg.evaluate([symbolic, sg.gradients(symbolic, [P])[0]], {**data, "delta": 0.8})
+    want = sg.evaluate([numeric, sg.gradients(numeric, [P])[0]], data)
+    np.testing.assert_allclose(got[0], want[0], rtol=1e-14)
+    np.testing.assert_allclose(got[1], want[1], rtol=1e-14)
+    assert "delta" in str(sg.derive(symbolic, P).update_rule())
