@@ -247,7 +247,8 @@ register(OpDef("clog", "elementwise", lambda inputs, attrs: (inputs[0].dims, FLO
                code=scalar_code("_sg_clog({0})", CLOG_HELPERS)))
 register(OpDef("clog_grad", "elementwise", lambda inputs, attrs: (inputs[0].dims, FLOAT),
                lambda ctx, node, idx: 1 / ctx.arg(0, idx),
-               lambda node, sizes, x: _np_clog_grad(x), (None,), label="1/x",
+               # second order: (1/x)' = -1/x^2 = -clog_grad(x)^2 (0 where the floor is active)
+               lambda node, sizes, x: _np_clog_grad(x), (lambda g, y: -(g * (y * y)),), label="1/x",
                code=scalar_code("_sg_clog_grad({0})", CLOG_HELPERS)))
 
 __all__ = ["LOG_FLOOR", "np_sigmoid"]
