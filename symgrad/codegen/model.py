@@ -14,6 +14,7 @@ from symgrad.codegen import cache, trainloop
 from symgrad.codegen.module import Source
 from symgrad.diff.reverse import check_loss, check_params
 from symgrad.errors import DataError, DeclarationError
+from symgrad.graph.arguments import check_float_dtype, check_node_list
 from symgrad.graph.bind import bind
 from symgrad.graph.node import INT, Node
 from symgrad.graph.traverse import topo_order
@@ -26,6 +27,7 @@ def compile(loss, params, dtype=np.float64, outputs=None):  # noqa: A001 - publi
     :meth:`CompiledModel.output` besides the loss; every named forward node is
     available too. ``dtype``: np.float64 or np.float32 for all float arrays.
     """
+    check_float_dtype(dtype), check_node_list(outputs, "outputs")   # by name, before any work
     check_loss(loss)
     params = check_params(loss, params)
     if any(p.op != "param" for p in params):
