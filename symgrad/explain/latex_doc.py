@@ -7,6 +7,7 @@ their top-level operators (:mod:`symgrad.explain.layout`) so nothing runs into
 the margin.
 """
 from symgrad.explain.layout import aligned_rows, chunks, width_em
+from symgrad.explain.matrix import MatrixFormError
 from symgrad.explain.printing import to_latex
 from symgrad.explain.steps import HEADINGS, section_of
 
@@ -158,7 +159,19 @@ def _update_section(der):
             r"Gradient descent with learning rate $\alpha$:" + "\n", align(rows)]
     if where:
         text += ["where\n", align(where)]
-    return "".join(text)
+    return "".join(text + [_matrix_subsection(der)])
+
+
+def _matrix_subsection(der):
+    """The rules again in matrix notation, when they have one."""
+    try:
+        rules = der.update_rule(form="matrix")
+    except MatrixFormError:
+        return ""
+    body = rules.to_latex().replace("\\begin{aligned}\n", "").replace("\n\\end{aligned}", "")
+    return ("\\subsection*{In matrix form}\nOne row per example in the data and in every node "
+            "over the batch; $A^{\\top}$ is a transpose, $\\odot$ the elementwise product, "
+            "$\\mathbf{1}$ a vector of ones, and softmax is taken along each row.\n" + align(body.split(" \\\\\n")))
 
 
 def backprop_document(run):

@@ -75,8 +75,10 @@ def test_matrix_form_gives_the_index_form_numbers(name, case):
 def test_three_layer_network_with_l2_on_every_layer():
     model = nn.mlp((4, 5, 5, 3), activation="tanh", l2=1e-3)
     text = str(sg.derive(model.loss, model.params).update_rule(form="matrix"))
-    for k in (1, 2, 3):
-        assert f"W{k} <- W{k} - alpha (W{k} / 500 + " in text
+    lines = {line.split(" <- ")[0]: line for line in text.splitlines() if " <- " in line}
+    for k in (1, 2, 3):   # the L2 term of every layer sits beside its data term
+        line = lines[f"W{k}"]
+        assert line.startswith(f"W{k} <- W{k} - alpha (") and line.count(f"W{k}") == 3, line
     assert "bar_h1 = (bar_h2 * (1 - h2**2)) W2^T" in text
 
 
