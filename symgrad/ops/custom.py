@@ -25,6 +25,7 @@ Parameters (``params={"slope": 0.01}``) are real numbers fixed per node (``leaky
 slope=0.2)``); the body receives them as symbols, the derivative is taken in ``x`` only.
 """
 import numbers
+import threading
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -67,16 +68,18 @@ class Custom:
 
     def derivative(self):
         """The generated op of d expr / dx, or a SymPy number when it is constant."""
-        if self._derivative is None:
-            d = B.drop_deltas(B.stabilize(sp.diff(self.expr, _ARG)))
-            B.check_body(d, set(self.symbols), f"the derivative of {self.display}")
-            self._derivative = d if not d.free_symbols else _make(
-                f"{self.name}_prime", self.display + "'", d, self.params, self.order + 1,
-                self.base)
-        return self._derivative
+        with _LOCK:              # made on first use, perhaps by two threads at once
+            if self._derivative is None:
+                d = B.drop_deltas(B.stabilize(sp.diff(self.expr, _ARG)))
+                B.check_body(d, set(self.symbols), f"the derivative of {self.display}")
+                self._derivative = d if not d.free_symbols else _make(
+                    f"{self.name}_prime", self.display + "'", d, self.params, self.order + 1,
+                    self.base)
+            return self._derivative
 
 
 CUSTOM = {}   # op name -> Custom
+_LOCK = threading.RLock()   # guards CUSTOM and the registry while ops are generated
 
 
 def param_symbol(name):
@@ -98,15 +101,17 @@ def elementwise(name, body, params=None):
     raw = B.as_expr(body(_ARG, **{p: param_symbol(p) for p in params}), where)
     B.check_body(raw, {_ARG, *map(param_symbol, params)}, where)
     expr = B.drop_deltas(B.stabilize(raw))
-    if name in CUSTOM:
-        known = CUSTOM[name]
-        if known.expr != expr or known.params != params:
-            raise DeclarationError(f"{where} is already defined with the body {known.expr}; "
-                                   "choose another name for a different function")
-        return user_function(known)
-    if name in OPS:
-        raise DeclarationError(f"{where}: {name!r} is a built-in op; choose another name")
-    return user_function(_make(name, name, expr, params, 0, name))
+    with _LOCK:
+        if name in CUSTOM:
+            known = CUSTOM[name]
+            if known.expr != expr or known.params != params:
+                raise DeclarationError(f"{where} is already defined with the body "
+                                       f"{known.expr}; choose another name for a different "
+                                       "function")
+            return user_function(known)
+        if name in OPS:
+            raise DeclarationError(f"{where}: {name!r} is a built-in op; choose another name")
+        return user_function(_make(name, name, expr, params, 0, name))
 
 
 def _check_name(name):

@@ -237,3 +237,11 @@ def test_hostile_bodies_run_nothing(tmp_path):
     with pytest.raises(DeclarationError, match="plain identifier"):
         sg.elementwise(f"x; open('{marker}', 'w')", lambda x: x)
     assert not marker.exists() and "hostile" not in OPS
+
+
+def test_threads_differentiating_at_once_make_one_derivative_op():
+    from concurrent.futures import ThreadPoolExecutor
+    f = sg.elementwise("threaded", lambda x: x * sp.tanh(x))
+    with ThreadPoolExecutor(8) as pool:
+        ops = list(pool.map(lambda _: f.op.derivative(), range(16)))
+    assert all(o is ops[0] for o in ops) and OPS["threaded_prime"] is not None
