@@ -12,7 +12,7 @@ still fails becomes :class:`FailedRun` entries, the other runs are kept.
 """
 from symgrad.train.sweep_pool import GROUPS_PER_WORKER, groups
 from symgrad.train.sweep_result import FailedRun
-from symgrad.train.sweep_run import run_tasks
+from symgrad.train.sweep_run import not_run, run_tasks
 
 RETRIES = 2
 
@@ -51,7 +51,7 @@ def run_on_dask(client, token, blob, tasks, bar):
     group_of = {f.key: g for f, g in zip(futures, work)}
     runs = {}
     try:
-        for future in as_completed(futures):
+        for future in as_completed(futures):   # Ctrl-C: cancel the rest, keep what is done
             try:
                 done = future.result()
             except Exception as err:   # retries spent or the cluster gave up on it
@@ -60,7 +60,9 @@ def run_on_dask(client, token, blob, tasks, bar):
             runs.update(done)
             if bar is not None:
                 bar.update(len(done))
+    except KeyboardInterrupt:
+        client.cancel(futures)
     finally:
         if bar is not None:
             bar.close()
-    return [runs[t[0]] for t in tasks]
+    return [runs[t[0]] if t[0] in runs else not_run(t) for t in tasks]

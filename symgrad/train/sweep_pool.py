@@ -14,7 +14,7 @@ from concurrent.futures import as_completed
 from concurrent.futures.process import BrokenProcessPool
 
 from symgrad.train.sweep_result import FailedRun
-from symgrad.train.sweep_run import run_tasks
+from symgrad.train.sweep_run import not_run, run_tasks
 
 GROUPS_PER_WORKER = 2   # groups of runs per worker: balance against sending the payload
 
@@ -44,7 +44,7 @@ def run_in_pool(workers, token, blob, tasks, bar, retries=1):
         pool = executor(workers)
         futures = {pool.submit(run_tasks, token, blob, group): group for group in pending}
         pending = []
-        for future in as_completed(futures):
+        for future in _until_interrupted(as_completed(futures), pool, futures):
             try:
                 done = future.result()
             except BrokenProcessPool as err:
@@ -61,7 +61,17 @@ def run_in_pool(workers, token, blob, tasks, bar, retries=1):
             break
     if bar is not None:
         bar.close()
-    return [runs[t[0]] for t in tasks]
+    return [runs[t[0]] if t[0] in runs else not_run(t) for t in tasks]
+
+
+def _until_interrupted(finished, pool, futures):
+    """The finished futures; on Ctrl-C, cancel the rest and stop the workers running them."""
+    try:
+        yield from finished
+    except KeyboardInterrupt:
+        for future in futures:
+            future.cancel()
+        pool.shutdown(wait=False, kill_workers=True)
 
 
 def _failed(group, reason):

@@ -66,10 +66,13 @@ class SweepResult:
         return [run for run in self.runs if run.diverged]
 
     # -- choosing ---------------------------------------------------------------------------
-    def best(self, metric="val_loss", mode=None):
+    def best(self, metric=None, mode=None):
         """The History whose final ``metric`` is best: lowest for losses, highest for
-        accuracy-like names (``mode="min"``/``"max"`` to say). Diverged and failed runs are
-        not candidates; with early stopping the value of the best epoch counts."""
+        accuracy-like names (``mode="min"``/``"max"`` to say). Default metric: "val_loss"
+        when the runs were validated, else "loss". Diverged and failed runs are not
+        candidates; with early stopping the value of the best epoch counts."""
+        if metric is None:
+            metric = "val_loss" if any("val_loss" in r.metrics for r in self.runs) else "loss"
         mode = mode or ("max" if metric.split("_")[-1] in MAXIMISED else "min")
         if mode not in ("min", "max"):
             raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")

@@ -75,3 +75,8 @@ def run_tasks(token, blob, tasks):
     payload = payload_of(token, blob)
     return [run_one(payload, task) for task in tasks]
 
+
+
+def not_run(task, reason="not run: the sweep was interrupted"):
+    """The FailedRun standing for a task that never ran."""
+    return FailedRun(task[1], reason)

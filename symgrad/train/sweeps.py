@@ -19,7 +19,7 @@ from symgrad.train.checks import compile_loss, resolve_model
 from symgrad.train.driver import fit, progress_enabled
 from symgrad.train.metrics import head_from
 from symgrad.train.sweep_result import SweepResult, label
-from symgrad.train.sweep_run import dumps, run_one
+from symgrad.train.sweep_run import dumps, not_run, run_one
 
 # fit arguments a sweep sets itself, never from the grid or **fit_kwargs
 _OWN = ("fn", "params", "data", "progress")
@@ -60,8 +60,10 @@ def sweep(fn, init, data=None, grid=None, *, client=None, n_jobs=None, progress=
     if model is None:  # compile once, after every check has passed
         model = _compile(loss, param_nodes, fit_kwargs)
     payload = {"model": model, "data": data, "fit_kwargs": fit_kwargs}
-    runs, where = _dispatch(payload, tasks, client, min(workers, len(tasks)),
-                            _bar(progress, len(tasks)))
+    workers = min(workers, len(tasks))
+    # Serialised before any run, so a fit argument that cannot travel fails first.
+    blob = dumps(payload) if client is not None or workers > 1 else None
+    runs, where = _dispatch(payload, blob, tasks, client, workers, _bar(progress, len(tasks)))
     result = SweepResult(runs, keys, time.perf_counter() - started, where)
     if raise_on_divergence and result.diverged:
         bad = "; ".join(label(run.settings) for run in result.diverged)
@@ -269,19 +271,18 @@ def _compile(loss, param_nodes, fit_kwargs):
     return compile_loss(loss, param_nodes, outputs=[head.scores] if head is not None else None)
 
 
-def _dispatch(payload, tasks, client, workers, bar):
+def _dispatch(payload, blob, tasks, client, workers, bar):
     """``(runs in task order, where they ran)``: on Dask, in worker processes or here."""
-    if client is None and workers <= 1:
+    if blob is None:
         return _run_here(payload, tasks, bar), "in-process"
     if client is not None:
         from symgrad.train.sweep_dask import on_this_machine, run_on_dask
         # Workers elsewhere have their own cache directory: warming up here would not help.
         first = _warm_up(payload, tasks, bar) if on_this_machine(client) else []
-        return first + run_on_dask(client, *dumps(payload), tasks[len(first):], bar), "dask"
-    first = _warm_up(payload, tasks, bar)
-    rest, blob = tasks[len(first):], dumps(payload)
+        return first + run_on_dask(client, *blob, tasks[len(first):], bar), "dask"
     from symgrad.train.sweep_pool import run_in_pool
-    return first + run_in_pool(workers, *blob, rest, bar), f"{workers} processes"
+    first = _warm_up(payload, tasks, bar)
+    return first + run_in_pool(workers, *blob, tasks[len(first):], bar), f"{workers} processes"
 
 
 def _warm_up(payload, tasks, bar):
@@ -299,14 +300,21 @@ def _warm_up(payload, tasks, bar):
 
 
 def _run_here(payload, tasks, bar):
+    """The runs one after another; Ctrl-C ends the sweep, keeping the runs finished."""
     runs = []
-    for task in tasks:
-        runs.append(run_one(payload, task)[1])
+    try:
+        for task in tasks:
+            runs.append(run_one(payload, task)[1])
+            if bar is not None:
+                bar.update(1)
+            if runs[-1].stop_reason == "interrupted":   # fit caught the Ctrl-C
+                break
+    except KeyboardInterrupt:
+        pass
+    finally:
         if bar is not None:
-            bar.update(1)
-    if bar is not None:
-        bar.close()
-    return runs
+            bar.close()
+    return runs + [not_run(task) for task in tasks[len(runs):]]
 
 
 def _bar(progress, total):

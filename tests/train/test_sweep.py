@@ -216,6 +216,22 @@ def test_a_run_that_raises_is_reported_and_the_others_go_on(regression):
     assert res.best("loss") is res[0]
 
 
+def test_ctrl_c_ends_the_sweep_and_keeps_the_finished_runs(regression):
+    fn, data = regression
+    calls = []
+
+    def interrupt_on_third_call(params, data):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return 0.0
+
+    res = sg.sweep(fn, {"w": np.zeros(3)}, data, {"lr": [0.01, 0.02, 0.03]}, epochs=2,
+                   n_jobs=1, metrics=(interrupt_on_third_call,))
+    assert [r.stop_reason for r in res] == ["completed", "interrupted", "failed"]
+    assert "interrupted" in res[2].error and len(res[0]) == 2
+
+
 # -- the result object --------------------------------------------------------------------------
 def test_result_lists_picks_tabulates_and_plots(problem):
     fn, data, init = problem
@@ -224,7 +240,7 @@ def test_result_lists_picks_tabulates_and_plots(problem):
                    validation_data=val, **BASE)
     assert list(res) == res.runs and res[-1] is res.runs[2] and res[:2] == res.runs[:2]
     finals = [r.metrics["val_loss"][-1] for r in res]
-    assert res.best("val_loss") is res[int(np.argmin(finals))]
+    assert res.best("val_loss") is res[int(np.argmin(finals))] is res.best()
     accs = [r.metrics["val_accuracy"][-1] for r in res]
     assert res.best("val_accuracy").metrics["val_accuracy"][-1] == max(accs)   # maximised
     assert res.best("loss", mode="max") is res[int(np.argmax([r.loss[-1] for r in res]))]
@@ -291,6 +307,20 @@ def test_bad_arguments_fail_before_any_run(problem, no_runs, grid, kwargs, error
         else data
     with pytest.raises(error, match=match):
         sg.sweep(fn, init, data, grid, epochs=2, **{"n_jobs": 1, **kwargs})
+
+
+def test_an_argument_that_cannot_travel_fails_before_any_run(problem, no_runs):
+    import threading
+    fn, data, init = problem
+    lock = threading.Lock()
+
+    def locked_metric(params, data):
+        with lock:
+            return 0.0
+
+    with pytest.raises(TypeError, match="cannot send its model, data or fit arguments"):
+        sg.sweep(fn, init, {**data, "lam": 0.0}, {"lr": [0.1, 0.2]}, n_jobs=2, epochs=2,
+                 metrics=(locked_metric,))
 
 
 def test_bad_init_and_missing_data_fail_before_any_run(problem, no_runs):
