@@ -11,6 +11,7 @@ from collections import Counter
 import sympy as sp
 
 from symgrad.graph.dims import base
+from symgrad.graph.registry import get_op
 from symgrad.graph.traverse import consumers, topo_order
 
 INDEX_LETTERS = "ijkmnpqrsuvabcefgh"
@@ -20,7 +21,7 @@ _AUTO_NAMES = {
     "log_softmax": "ell", "logsumexp": "lse", "matmul": "z", "exp": "e", "log": "ell",
     "sqrt": "r", "abs": "a", "max": "m", "pow": "e", "mul": "u", "div": "u", "neg": "u",
     "cross_entropy": "CE", "bce_logits": "BCE", "sum": "S", "mean": "S",
-    "less": "m", "less_equal": "m", "maximum": "m", "minimum": "m", "take": "s",
+    "less": "m", "less_equal": "m", "onehot": "Y", "maximum": "m", "minimum": "m", "take": "s",
 }
 
 
@@ -47,8 +48,9 @@ class Notation:
         self.rank = {node: pos for pos, node in enumerate(order)}
         taken = {n.name for n in order if n.name is not None}
         self.names = {}
+        self.literal = _literals(order)
         auto = [(n, _auto_name(n, used_by[n])) for n in order
-                if n.name is None and n.op not in ("const", "count")]
+                if n.name is None and n.op not in ("const", "count") and n not in self.literal]
         if loss is not None and loss.name is None:
             auto = [(n, "L" if n is loss else base) for n, base in auto]
         counts = Counter(base for _, base in auto)
@@ -64,6 +66,11 @@ class Notation:
             if node.name is not None:
                 self.names[node] = node.name
         self._letters = self._assign_letters(order, taken)
+        # one-hot rows: name -> axis position whose entries sum to one
+        self.unit_rows = {self.names[n]: n.dims.index(n.attrs["onehot"] if n.op == "input"
+                                                      else n.attrs["dim"])
+                          for n in order if n.attrs.get("onehot") is not None and
+                          isinstance(n.attrs["onehot"], str) or n.op == "onehot"}
         self._bases = {}
         self._sizes = {}
 
@@ -78,6 +85,27 @@ class Notation:
 
     def name(self, node):
         return self.names[node]
+
+    def unit_sums(self, expr):
+        """``sum_c Y_ic = 1`` for a one-hot ``Y`` (declared ``onehot=``, or ``sg.onehot``)."""
+        def is_unit(e):
+            if not isinstance(e, sp.Sum) or len(e.limits) != 1:
+                return False
+            f, k = e.function, e.limits[0][0]
+            pos = self.unit_rows.get(str(f.base.label)) if isinstance(f, sp.Indexed) else None
+            return pos is not None and f.indices[pos] == k and \
+                not any(i.has(k) for j, i in enumerate(f.indices) if j != pos)
+        expr = expr.replace(is_unit, lambda e: sp.S.One) if self.unit_rows else expr
+        return tidy_numbers(expr)
+
+    def same_as(self, node):
+        """A named node computing what ``node`` computes (same op, inputs, attrs), or it."""
+        key = (node.op, tuple(map(id, node.inputs)), node.dims, repr(sorted(node.attrs.items())))
+        for other in self.names:
+            if (other.op, tuple(map(id, other.inputs)), other.dims,
+                    repr(sorted(other.attrs.items()))) == key:
+                return other
+        return node
 
     def letter(self, dim):
         if dim not in self._letters:
@@ -108,7 +136,9 @@ class Notation:
         while node.op == "transpose":  # by-name indexing makes a transpose invisible
             node = node.inputs[0]
         if node.op == "const":
-            return sp.nsimplify(node.attrs["value"])
+            return constant(node)
+        if node in self.literal and node.name is None:     # lambda / 2: written out
+            return get_op(node.op).element(_Literal(self, node), node, {})
         if node.op == "count":
             return sp.Mul(*[self.size(d) for d in node.attrs["dims"]])
         name = name or self.names[node]
@@ -121,6 +151,44 @@ class Notation:
         while node.op == "transpose":
             node = node.inputs[0]
         return self.symbol(node, idx, name=f"bar_{self.names[node]}")
+
+
+def _literals(order):
+    """Scalar nodes made of numbers and hyperparameters only (``lambda / 2``): they are
+    written out wherever they appear, never given a name of their own."""
+    out = set()
+    for n in order:
+        if n.op == "const" or (n.op == "input" and "symbol" in n.attrs):
+            out.add(n)
+        elif not n.dims and n.inputs and get_op(n.op).family == "elementwise" \
+                and all(x in out for x in n.inputs):
+            out.add(n)
+    return {n for n in out if n.op != "input"}
+
+
+class _Literal:
+    """The element context of a literal node: operands are their own expressions."""
+
+    def __init__(self, notation, node):
+        self.notation, self.node = notation, node
+
+    def arg(self, k, idx):
+        return self.notation.symbol(self.node.inputs[k], idx)
+
+
+def constant(node):
+    """A constant as the user wrote it: an exact SymPy number (``pi``), an integer, or a
+    decimal float (``0.001`` stays 0.001, not 1/1000)."""
+    if "exact" in node.attrs:
+        return node.attrs["exact"]
+    value = node.attrs["value"]
+    return sp.Integer(value) if float(value).is_integer() else sp.Float(value)
+
+
+def tidy_numbers(expr):
+    """Whole-number floats (0.5 * 2 = 1.0) back to integers, so 1.0 r reads r."""
+    floats = {f: sp.Integer(int(f)) for f in expr.atoms(sp.Float) if float(f).is_integer()}
+    return expr.xreplace(floats) if floats else expr
 
 
 def split_name(name):

@@ -52,7 +52,9 @@ class ElementContext:
         return self.ref(self.node.inputs[k], idx)
 
     def aux(self, base, node, idx):
-        """A helper quantity (e.g. ``p = softmax(s)`` inside cross-entropy), shown by name."""
+        """A helper quantity (e.g. ``p = softmax(s)`` inside cross-entropy), shown by name;
+        a node of the graph that computes the same thing is used instead (one sigma)."""
+        node = self.notation.same_as(node)
         add_name(self.notation, node, base)
         if node not in self.aux_nodes:
             self.aux_nodes.append(node)
@@ -124,7 +126,8 @@ def combine(notation, step, upstream):
     for e in step.edges:
         limits = [(e.idx_c[d], 0, notation.size(d) - 1) for d in e.consumer.dims]
         body = upstream(e.consumer, e.idx_c) * e.local
-        terms.append(collapse(sp.Sum(body, *limits)) if limits else collapse(body))
+        term = collapse(sp.Sum(body, *limits)) if limits else collapse(body)
+        terms.append(notation.unit_sums(term))
     return terms
 
 

@@ -10,6 +10,7 @@ import sympy as sp
 from symgrad.diff.index_eval import eval_index_expr
 
 from symgrad.diff.reverse import backward, check_params
+from symgrad.diff.simplify import textbook
 from symgrad.diff.sweep import sweep as run_sweep
 from symgrad.explain.latex_doc import derivation_latex
 from symgrad.graph.arguments import check_derive_params
@@ -28,12 +29,13 @@ class Derivation:
 
     def __init__(self, loss, params):
         single = not isinstance(params, (list, tuple))
-        self.loss = loss
         self.params = check_params(loss, params)
+        # derived in textbook form: the identities a textbook would use, applied first
+        self.written, (self.loss, self.identities) = loss, textbook(loss)
         self._single = single and len(self.params) == 1
-        self._sweep = run_sweep(loss, self.params)
+        self._sweep = run_sweep(self.loss, self.params)
         self.notation = self._sweep.notation
-        self.forward = topo_order(loss)
+        self.forward = topo_order(self.loss)
         self._steps = None
         self._grad_nodes = None
         self._definitions = None

@@ -57,6 +57,12 @@ def _index_text(indices, printer):
     return ",".join(parts)
 
 
+def _shortest(number):
+    """The shortest decimal that reads back as the same float: 0.002, 1e-05, 2."""
+    value = float(number)
+    return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
+
+
 class _Ordered:
     """Shared factor ordering: numbers, adjoints, nodes nearest the loss, data, sums."""
 
@@ -117,6 +123,15 @@ class DerivationLatexPrinter(_Ordered, LatexPrinter):
         a, b = expr.args
         return r"\mathbb{1}\left[%s = %s\right]" % (self._print(a), self._print(b))
 
+    def _print_Float(self, expr):
+        # the number as the user wrote it: 0.002, 1e-05 -> 10^{-5}
+        text = _shortest(expr)
+        if "e" not in text:
+            return text
+        mantissa, exponent = text.split("e")
+        power = "10^{%d}" % int(exponent)
+        return power if mantissa == "1" else r"%s \cdot %s" % (mantissa, power)
+
     def _print_Pow(self, expr):
         base, e = expr.as_base_exp()
         if e.is_Integer and e > 1 and isinstance(base, (sp.Indexed, sp.Symbol)):
@@ -171,6 +186,9 @@ class DerivationTextPrinter(_Ordered, StrPrinter):
     def _print_Derivative(self, expr):
         (var, _), = expr.variable_count
         return "d%s/d%s" % (self._print(expr.expr), self._print(var))
+
+    def _print_Float(self, expr):
+        return _shortest(expr)
 
     def _print_Pow(self, expr, rational=False):
         base, e = expr.as_base_exp()

@@ -47,6 +47,7 @@ def _eq(lhs, rhs, ranks=None):
 def declare_latex(node, notation=None):
     """``\text{data } X : N \times d`` (math mode; dims joined by a real times sign)."""
     kind = "data" if node.op == "input" else "parameter"
+    kind = "hyperparameter" if "symbol" in node.attrs else kind
     name = notation.names.get(node, node.name) if notation is not None else node.name
     dims = r" \times ".join(dim_latex(d) for d in node.dims) if node.dims else r"\text{scalar}"
     extra = r" \ \text{(integer)}" if node.dtype == "int" else ""
@@ -66,6 +67,7 @@ def declare_steps(loss, notation=None):
     for node in topo_order(loss):
         if node.op in ("input", "param"):
             kind = "data" if node.op == "input" else "parameter"
+            kind = "hyperparameter" if "symbol" in node.attrs else kind
             dims = " x ".join(node.dims) if node.dims else "scalar"
             text = f"{kind} {node.name}: {dims}{' (integer)' if node.dtype == 'int' else ''}"
             out.append(Step("declare", node, text, declare_latex(node, notation)))
@@ -76,7 +78,7 @@ def model_steps(notation, forward, loss, ranks):
     """One definition per forward node, then the loss written out in full."""
     out = []
     for node in forward:
-        if node.is_leaf or node.op == "transpose":
+        if node.is_leaf or node.op == "transpose" or node in notation.literal:
             continue
         idx = notation.canonical(node)
         rhs = ElementContext(notation).element(node, idx)

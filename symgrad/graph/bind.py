@@ -82,6 +82,7 @@ def bind(outputs, values, float_dtype=np.float64, what="data", strict=True):
         arrays[node] = arr
     _check_nonempty(leaves, sizes)
     _check_labels(order, arrays, sizes)
+    _check_onehot(leaves, arrays)
     return arrays, _with_labels(order, sizes)
 
 
@@ -126,3 +127,16 @@ def _check_labels(order, arrays, sizes):
             bad = y.min() if y.min() < 0 else y.max()
             raise DataError(f"labels {labels.name!r} contain {int(bad)}, outside the "
                             f"{sizes[dim]} classes of dim {dim!r} (0..{sizes[dim] - 1})")
+
+
+def _check_onehot(leaves, arrays):
+    """A tensor declared ``onehot=dim`` holds 0/1 rows with exactly one 1 along ``dim``."""
+    for node in leaves:
+        dim = node.attrs.get("onehot")
+        if dim is None or node not in arrays:
+            continue
+        y = arrays[node]
+        rows = np.sum(y, axis=node.dims.index(dim))
+        if y.size and (not np.all((y == 0) | (y == 1)) or not np.all(rows == 1)):
+            raise DataError(f"tensor {node.name!r} is declared one-hot along {dim!r}, but its "
+                            "rows are not 0/1 with a single 1")

@@ -37,11 +37,17 @@ def hyperparameter(symbol):
     return leaf
 
 
-def from_sympy(expr):
-    """The graph node a SymPy scalar expression spells (hyperparameters, numbers, ops)."""
+def from_sympy(expr, leaves=None):
+    """The graph node a SymPy scalar expression spells (hyperparameters, numbers, ops).
+
+    ``leaves`` maps symbols to the nodes they stand for (used when symgrad rewrites an
+    elementwise region through SymPy); other symbols are hyperparameters.
+    """
     import sympy as sp
     from symgrad.graph.node import apply, const
     from symgrad.graph.registry import OPS
+    if leaves and expr in leaves:
+        return leaves[expr]
     if expr.is_Symbol:
         return hyperparameter(expr)
     if expr.is_number:
@@ -50,7 +56,7 @@ def from_sympy(expr):
         value = float(expr)
         return const(value if not value.is_integer() or expr.is_Float else int(value), exact=expr)
     if expr.is_Add or expr.is_Mul:
-        nodes = [from_sympy(a) for a in expr.args]
+        nodes = [from_sympy(a, leaves) for a in expr.args]
         out = nodes[0]
         for x in nodes[1:]:
             out = apply("add" if expr.is_Add else "mul", out, x)
@@ -59,11 +65,11 @@ def from_sympy(expr):
         base, exponent = expr.args
         if not exponent.is_number:
             raise DeclarationError(f"{expr}: the exponent must be a number")
-        return apply("pow", from_sympy(base), exponent=_exponent(exponent))
+        return apply("pow", from_sympy(base, leaves), exponent=_exponent(exponent))
     name = {"Abs": "abs"}.get(type(expr).__name__, type(expr).__name__)
     if isinstance(expr, sp.Function) and len(expr.args) == 1 and name in OPS \
             and OPS[name].family == "elementwise":
-        return apply(name, from_sympy(expr.args[0]))
+        return apply(name, from_sympy(expr.args[0], leaves))
     raise DeclarationError(f"symgrad cannot put the SymPy expression {expr} into a graph: "
                            f"{type(expr).__name__} is not one of its ops")
 

@@ -187,10 +187,20 @@ def positional(node):
     return node if labels == node.dims else apply("relabel", node, dims=labels)
 
 
-def tensor(name, dims=(), dtype=float):
-    """Declare data: an input whose dim sizes are bound from the arrays passed at run time."""
+def tensor(name, dims=(), dtype=float, onehot=None):
+    """Declare data: an input whose dim sizes are bound from the arrays passed at run time.
+
+    ``onehot="C"`` declares one-hot rows along dim ``C`` (0/1, one 1 per row; checked when
+    data is bound), which lets derivations use ``sum_c Y_ic = 1`` as a textbook does.
+    """
     name = check_name(name, "tensor")
-    return Node("input", (), check_dims(dims, f"tensor {name!r}"), _dtype(dtype, name), name=name)
+    dims = check_dims(dims, f"tensor {name!r}")
+    if onehot is None:
+        return Node("input", (), dims, _dtype(dtype, name), name=name)
+    if onehot not in dims or _dtype(dtype, name) != FLOAT:
+        raise DeclarationError(f"tensor {name!r}: onehot={onehot!r} must name one of its dims "
+                               f"{dims} (and the tensor must be float)")
+    return Node("input", (), dims, FLOAT, {"onehot": onehot}, name=name)
 
 
 def param(name, dims=()):

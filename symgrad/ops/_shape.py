@@ -1,5 +1,6 @@
 """Shape rules shared by the op families, and the NumPy alignment that goes with them."""
 import numpy as np
+import sympy as sp
 
 from symgrad.errors import DimError
 from symgrad.graph.dims import axis_dim, broadcast
@@ -78,3 +79,8 @@ def align(x, src, dims):
     present = [d for d in dims if d in src]
     x = np.transpose(x, [src.index(d) for d in present]) if x.ndim else x
     return np.reshape(x, [x.shape[present.index(d)] if d in src else 1 for d in dims])
+
+
+def deltas(idx_out, idx_in, dims):
+    """prod_d [idx_out[d] = idx_in[d]]: the Kronecker deltas of a local gradient."""
+    return sp.Mul(*[sp.KroneckerDelta(idx_out[d], idx_in[d]) for d in dims])

@@ -13,7 +13,8 @@ import sympy as sp
 from symgrad.graph.node import FLOAT, apply
 from symgrad.graph.registry import OpDef, register
 from symgrad.ops import functions as F
-from symgrad.ops._shape import align, binary_infer, pick_dims, require_float, unary_infer
+from symgrad.ops._shape import (align, binary_infer, deltas, pick_dims, require_float,
+                                unary_infer)
 
 
 # -- stable NumPy meanings -----------------------------------------------------
@@ -166,11 +167,21 @@ def _binary_vjp(rule_a, rule_b):
     return (side(rule_a, 0), side(rule_b, 1))
 
 
+def _softplus_local(ctx, node, k, idx_out, idx_in):
+    """softplus'(x) = sigma(x), shown as the node sigma_i (a textbook's sigma)."""
+    sigma = ctx.aux("sigma", apply("sigmoid", node.inputs[0]), idx_in)
+    return sigma * deltas(idx_out, idx_in, node.dims)
+
+
+# Readable local derivatives where SymPy's own would be a bare function of the input.
+LOCAL = {"softplus": _softplus_local}
+
 # An op without any gradient rule (step, sign, equal) is piecewise constant.
 for _name, (_sym, _np, _rule, _code, _label) in UNARY.items():
     register(OpDef(_name, "elementwise", unary_infer(_name), _unary_element(_sym),
                    (lambda f: lambda node, sizes, x: f(x))(_np), _unary_vjp(_rule),
-                   label=_label, code=scalar_code(_code), constant=_rule is None))
+                   label=_label, code=scalar_code(_code), constant=_rule is None,
+                   local=LOCAL.get(_name)))
 
 for _name, (_sym, _np, _ra, _rb, _code, _label) in BINARY.items():
     register(OpDef(_name, "elementwise", binary_infer(_name),

@@ -9,7 +9,7 @@ from symgrad.errors import DimError
 from symgrad.graph.node import FLOAT, apply
 from symgrad.graph.registry import OpDef, register
 from symgrad.ops import functions as F
-from symgrad.ops._shape import align, keep_dims_infer, reduction_infer, require_float
+from symgrad.ops._shape import align, deltas, keep_dims_infer, reduction_infer, require_float
 
 
 def _axes_of(node, x):
@@ -160,30 +160,29 @@ def _lse_element(ctx, node, idx):
     return sp.log(sp.Sum(sp.exp(ctx.arg(0, inner)), *limits))
 
 
-def _deltas(idx_out, idx_in, dims):
-    return sp.Mul(*[sp.KroneckerDelta(idx_out[d], idx_in[d]) for d in dims])
-
-
 def _softmax_local(ctx, node, k, idx_out, idx_in):
     a = node.attrs["axis"]
     rest = [d for d in node.dims if d != a]
     p_in = ctx.ref(node, {**idx_out, a: idx_in[a]})
     return ctx.ref(node, idx_out) * (sp.KroneckerDelta(idx_out[a], idx_in[a]) - p_in) \
-        * _deltas(idx_out, idx_in, rest)
+        * deltas(idx_out, idx_in, rest)
 
 
 def _log_softmax_local(ctx, node, k, idx_out, idx_in):
+    """d ell_ij / d x_ij' = [j = j'] - p_ij', with p = softmax(x) shown by name (the
+    textbook's p, not exp(ell))."""
     a = node.attrs["axis"]
     rest = [d for d in node.dims if d != a]
-    p_in = sp.exp(ctx.ref(node, {**idx_out, a: idx_in[a]}))
-    return (sp.KroneckerDelta(idx_out[a], idx_in[a]) - p_in) * _deltas(idx_out, idx_in, rest)
+    p = apply("softmax", node.inputs[0], axis=a)
+    p_in = ctx.aux("p", p, {**idx_out, a: idx_in[a]})
+    return (sp.KroneckerDelta(idx_out[a], idx_in[a]) - p_in) * deltas(idx_out, idx_in, rest)
 
 
 def _lse_local(ctx, node, k, idx_out, idx_in):
     """d lse_i / d x_ij = p_ij = softmax(x)_ij, as the backward graph computes it (the
     equal form exp(x_ij - lse_i) loses the log n term of lse for |x| > ~1e16)."""
     p = ctx.aux("p", apply("softmax", node.inputs[0], axis=node.attrs["axis"]), idx_in)
-    return p * _deltas(idx_out, idx_in, node.dims)
+    return p * deltas(idx_out, idx_in, node.dims)
 
 
 def _lse_infer(inputs, attrs):
