@@ -51,7 +51,9 @@ def sweep(fn, init, data=None, grid=None, *, client=None, n_jobs=None, progress=
     raise_on_divergence = _on_divergence(fit_kwargs)
     check_fit_kwargs(fit_kwargs)
     model, loss, param_nodes = resolve_model(fn)
-    fit_keys, hyper_keys = split_keys(keys, loss, fit_kwargs, data)
+    if data is not None and not isinstance(data, dict):
+        raise TypeError(f"data must be a dict of name -> array, got {type(data).__name__}")
+    fit_keys, _ = split_keys(keys, loss, fit_kwargs, data)
     tasks = [_task(k, point, fit_keys, init, fit_kwargs) for k, point in enumerate(points)]
     data = {} if data is None else data
     checker = stand_in(model, loss, param_nodes)
@@ -142,9 +144,9 @@ def split_keys(keys, loss, fit_kwargs, data):
                                  "give it in one place")
             hyper_keys.append(key)
         else:
-            raise ValueError(f"unknown grid key {key!r}: not a fit argument ({', '.join(fit_names)}) "
-                             f"nor a hyperparameter of the graph (0-d data tensors: "
-                             f"{hyper_names or 'none'})")
+            raise ValueError(f"unknown grid key {key!r}: not a fit argument "
+                             f"({', '.join(fit_names)}) nor a hyperparameter of the graph "
+                             f"(0-d data tensors: {hyper_names or 'none'})")
     return fit_keys, hyper_keys
 
 
@@ -196,8 +198,8 @@ def _init_params(init, fit_settings, fit_kwargs):
     if not callable(init):
         raise TypeError(f"init must be a dict of initial params or a callable seed -> params, "
                         f"got {type(init).__name__}")
-    seed = fit_settings.get("seed", fit_kwargs.get("seed",
-                                                   inspect.signature(fit).parameters["seed"].default))
+    default = inspect.signature(fit).parameters["seed"].default
+    seed = fit_settings.get("seed", fit_kwargs.get("seed", default))
     params = init(seed)
     if not isinstance(params, dict):
         raise TypeError(f"init({seed!r}) must return a dict of name -> array, got "

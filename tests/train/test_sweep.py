@@ -325,6 +325,8 @@ def test_an_argument_that_cannot_travel_fails_before_any_run(problem, no_runs):
 
 def test_bad_init_and_missing_data_fail_before_any_run(problem, no_runs):
     fn, data, init = problem
+    with pytest.raises(TypeError, match="data must be a dict"):
+        sg.sweep(fn, init, [data["X"]], {"lr": [0.1]}, n_jobs=1)
     with pytest.raises(TypeError, match="init must be a dict"):
         sg.sweep(fn, [1, 2], data, {"lr": [0.1]}, n_jobs=1)
     with pytest.raises(TypeError, match=r"init\(0\) must return a dict"):
