@@ -119,6 +119,21 @@ def derive_output(model, latex=False, document=False, slides=False):
     return obj.to_latex() if latex else str(obj)
 
 
+def matrix_output(model, latex=False):
+    """The update rules of MODEL in matrix notation (text or LaTeX)."""
+    from symgrad.explain.derivation import Derivation
+    from symgrad.explain.matrix import MatrixFormError
+    obj = explain(model)
+    if not isinstance(obj, Derivation):
+        raise SystemExit(f"symgrad derive --matrix: {model} is a scalar backprop run; "
+                         "it has no update rules to write as matrices")
+    try:
+        rules = obj.update_rule(form="matrix")
+    except MatrixFormError as err:
+        raise SystemExit(f"symgrad derive --matrix: {err}") from None
+    return rules.to_latex() if latex else str(rules)
+
+
 def write_graph(model, path):
     """Save the annotated computation graph of MODEL (.svg, .png, .pdf or .dot)."""
     from symgrad.explain.graphview import graph_view
@@ -137,6 +152,9 @@ def cmd_derive(args):
             print(f"wrote {path} ({len(text.splitlines())} lines); build it with: pdflatex {path}")
             written = True
     if written:
+        return 0
+    if args.matrix:
+        print(matrix_output(args.model, latex=args.latex))
         return 0
     print(derive_output(args.model, latex=args.latex))
     return 0
@@ -250,6 +268,8 @@ def build_parser():
     derive.add_argument("--latex", action="store_true", help="print LaTeX instead of text")
     derive.add_argument("-o", "--output", metavar="FILE.tex",
                         help="write a standalone LaTeX document to FILE.tex")
+    derive.add_argument("--matrix", action="store_true",
+                        help="print the update rules in matrix notation (X^T, Hadamard *, 1^T)")
     derive.add_argument("--slides", metavar="DECK.tex",
                         help="write a Beamer deck to DECK.tex (one frame per stage, the "
                              "chain-rule steps revealed one by one)")

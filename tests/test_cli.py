@@ -89,6 +89,23 @@ def test_derive_output_and_slides_together(capsys, tmp_path):
     assert "Update rules in matrix form" in deck.read_text()
 
 
+def test_derive_matrix_prints_the_rules_in_matrix_notation(capsys):
+    code, out = run_main(capsys, "derive", "softmax", "--matrix")
+    assert code == 0 and "b <- b - alpha 1^T (p - onehot(y)) / N" in out
+    _, out = run_main(capsys, "derive", "perceptron", "--matrix", "--latex")
+    assert r"X^{\top}" in out and r"\odot" in out
+
+
+def test_derive_matrix_says_when_there_is_no_matrix_form(tmp_path):
+    with pytest.raises(SystemExit, match="scalar backprop run"):
+        cli.main(["derive", "backprop-example", "--matrix"])
+    model = tmp_path / "maxloss.py"
+    model.write_text("import symgrad as sg\nX = sg.tensor('X', ('N', 'd'))\n"
+                     "w = sg.param('w', ('d',))\nloss = sg.max(X @ w)\n")
+    with pytest.raises(SystemExit, match="no matrix form"):
+        cli.main(["derive", str(model), "--matrix"])
+
+
 def test_derive_from_a_user_file(capsys, tmp_path):
     model = tmp_path / "mymodel.py"
     model.write_text(textwrap.dedent("""

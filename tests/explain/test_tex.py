@@ -144,9 +144,10 @@ def test_dims_are_multiplied_in_math():
     assert r"\text{data } X : N \times D" in text and " x " not in text
 
 
-def test_fragment_stays_one_valid_block(tmp_path):
+@pytest.mark.parametrize("name", ["two-layer", "softmax-l2", "mlp3-tanh", "hostile-names"])
+def test_fragment_stays_one_valid_block(name, tmp_path):
     need("pdflatex", "pdftotext")
-    block = derivation("mlp3-relu").to_latex()
+    block = derivation(name).to_latex()
     assert block.startswith("\\begin{aligned}") and block.count("\\begin{aligned}") == 1
     doc = ("\\documentclass{article}\n\\usepackage[paperheight=200cm,paperwidth=40cm]{geometry}\n"
            "\\usepackage{amsmath,amssymb}\n\\begin{document}\n\\[\n" + block
