@@ -245,3 +245,16 @@ def test_threads_differentiating_at_once_make_one_derivative_op():
     with ThreadPoolExecutor(8) as pool:
         ops = list(pool.map(lambda _: f.op.derivative(), range(16)))
     assert all(o is ops[0] for o in ops) and OPS["threaded_prime"] is not None
+
+
+def test_the_op_alone_fills_and_checks_its_parameters():
+    """apply() without the user function (as a generated test would) gets the defaults."""
+    from symgrad.graph import apply
+    a = sg.param("a", ("N",))
+    node = apply("leaky_relu", a)
+    assert node.attrs == {"slope": 0.01}
+    np.testing.assert_allclose(sg.evaluate(node, {"a": np.array([-2.0, 3.0])}), [-0.02, 3.0])
+    with pytest.raises(DeclarationError, match="leaky_relu: slope must be a real number"):
+        apply("leaky_relu", a, slope=None)
+    with pytest.raises(DeclarationError, match=r"unknown parameter\(s\) \['beta'\]"):
+        apply("leaky_relu", a, beta=1.0)
