@@ -232,6 +232,27 @@ def test_ctrl_c_ends_the_sweep_and_keeps_the_finished_runs(regression):
     assert "interrupted" in res[2].error and len(res[0]) == 2
 
 
+def test_a_list_of_grids_joins_their_products(regression):
+    fn, data = regression
+    grid = [{"lr": [0.01, 0.02]}, {"lr": [0.05], "momentum": [0.5, 0.9]}]
+    res = sg.sweep(fn, {"w": np.zeros(3)}, data, grid, epochs=3, n_jobs=1)
+    assert [r.settings for r in res] == [{"lr": 0.01}, {"lr": 0.02},
+                                         {"lr": 0.05, "momentum": 0.5},
+                                         {"lr": 0.05, "momentum": 0.9}]
+    _same_run(res[3], sg.fit(fn, {"w": np.zeros(3)}, data, lr=0.05, momentum=0.9, epochs=3,
+                             progress=False))
+    assert "momentum" not in res.table()[0] and res.table()[3]["momentum"] == 0.9
+
+
+def test_the_progress_bar_counts_runs(regression, monkeypatch, capsys):
+    pytest.importorskip("tqdm")
+    monkeypatch.setenv("SYMGRAD_PROGRESS", "1")
+    fn, data = regression
+    sg.sweep(fn, {"w": np.zeros(3)}, data, {"lr": [0.01, 0.02, 0.03]}, epochs=2, n_jobs=1)
+    err = capsys.readouterr().err
+    assert "sweep" in err and "3/3" in err and "run" in err
+
+
 # -- the result object --------------------------------------------------------------------------
 def test_result_lists_picks_tabulates_and_plots(problem):
     fn, data, init = problem
