@@ -60,6 +60,7 @@ FUNCTIONS = {
     F.sigmoid: (np_sigmoid, "_sg_sigmoid({0})"),
     F.softplus: (np_softplus, "_sg_softplus({0})"),
     F.relu: (lambda x: np.maximum(x, 0.0), "(0.0 if {0} <= 0.0 else {0})"),
+    F.Phi: (None, "(0.5 * math.erfc(-0.7071067811865476 * {0}))"),
     F.step: (lambda x: (x > 0).astype(float), "(1.0 if {0} > 0.0 else 0.0)"),
 }
 
@@ -83,7 +84,11 @@ def _np_erfc(x):
     return np.vectorize(math.erfc, otypes=[float])(x)
 
 
-_NUMPY_OVERRIDE = {sp.erf: _np_erf, sp.erfc: _np_erfc}
+def _np_phi(x):
+    return 0.5 * _np_erfc(-0.7071067811865476 * np.asarray(x, dtype=float))
+
+
+_NUMPY_OVERRIDE = {sp.erf: _np_erf, sp.erfc: _np_erfc, F.Phi: _np_phi}
 
 
 # -- validation ------------------------------------------------------------------------

@@ -14,8 +14,9 @@ left derivative, as relu'(0) = 0 and as PyTorch does: ``leaky_relu'(0) = slope``
 ``elu'(0) = alpha`` (1 by default, where elu is smooth). Huber's derivative is
 continuous (r inside [-delta, delta], +-delta outside).
 
-Stability: gelu is exact (``x Phi(x)`` with erf, no tanh approximation) and finite
-with a finite derivative for any x (``x exp(-x^2/2)`` is 0, not inf * 0, at 1e300);
+Stability: gelu is exact (``x Phi(x)``, no tanh approximation; Phi by erfc, so
+gelu(-10) = -7.6e-23 keeps its digits where 1 + erf cancels) and finite with a finite
+derivative ``Phi(x) + x phi(x)`` for any x (``x exp(-x^2/2)`` is 0, not inf * 0, at 1e300);
 silu is ``x sigmoid(x)`` with the stable sigmoid; elu uses ``expm1``; ``expm1(1000)``
 is inf, as in NumPy.
 """
@@ -99,8 +100,9 @@ def square(x):
 
 
 # -- activations and the Huber function, from their bodies ---------------------------------
-gelu = elementwise("gelu", lambda x: x * (1 + sp.erf(x / sp.sqrt(2))) / 2)
-gelu.__doc__ = "The exact GELU, x Phi(x) = x (1 + erf(x / sqrt 2)) / 2 (no tanh approximation)."
+gelu = elementwise("gelu", lambda x: x * F.Phi(x))
+gelu.__doc__ = ("The exact GELU, x Phi(x) = x (1 + erf(x / sqrt 2)) / 2 (no tanh "
+                "approximation), with Phi computed by erfc: accurate for negative x too.")
 
 silu = elementwise("silu", lambda x: x * F.sigmoid(x))
 silu.__doc__ = "SiLU (swish with beta = 1), x sigmoid(x); stable for any x."

@@ -26,7 +26,7 @@ REFERENCE = {
     "expm1": (sg.expm1, np.expm1, anp.expm1, "any"),
     "square": (sg.square, np.square, lambda x: x * x, "any"),
     "erf": (sg.erf, scipy.special.erf, ag_erf, "any"),
-    "gelu": (sg.gelu, lambda x: x * 0.5 * (1 + scipy.special.erf(x / np.sqrt(2))),
+    "gelu": (sg.gelu, lambda x: x * scipy.special.ndtr(x),
              lambda x: x * 0.5 * (1 + ag_erf(x / np.sqrt(2))), "any"),
     "silu": (sg.silu, lambda x: x * scipy.special.expit(x),
              lambda x: x * 0.5 * (anp.tanh(0.5 * x) + 1), "any"),
@@ -112,6 +112,16 @@ def test_large_argument_values():
         np.testing.assert_array_equal(values["expm1"], np.expm1(LARGE))   # inf, as NumPy
 
 
+def test_gelu_keeps_its_digits_for_negative_arguments():
+    """x Phi(x) with Phi by erfc: 1 + erf(x / sqrt 2) would cancel to 0 below x = -8."""
+    a = sg.tensor("a", ("N",))
+    x = np.array([-30.0, -10.0, -5.0])
+    np.testing.assert_allclose(sg.evaluate(sg.gelu(a), {"a": x}), x * scipy.special.ndtr(x),
+                               rtol=1e-13)
+    assert float(sg.gelu(sp.Float(-10.0))) == pytest.approx(-10 * scipy.special.ndtr(-10.0),
+                                                            rel=1e-13)
+
+
 def test_kink_conventions_are_the_left_derivative():
     """At 0: relu' = 0, leaky_relu' = slope, elu' = alpha; huber' = +-delta at |r| = delta."""
     a = sg.param("a", ("N",))
@@ -135,7 +145,7 @@ def test_sympy_scalars_give_sympy_expressions():
     assert str(sg.leaky_relu(x, slope=0.2)) == "leaky_relu(x, slope=0.2)"
     assert sp.expand_func(sg.silu(x)) == x * sg.sigmoid(x)
     assert str(sg.huber(x, t)) == "huber(-t + x, delta=1)"
-    assert float(sg.gelu(sp.Float(1.5))) == pytest.approx(1.5 * (1 + scipy.special.erf(1.5 / 2 ** .5)) / 2,
+    assert float(sg.gelu(sp.Float(1.5))) == pytest.approx(1.5 * scipy.special.ndtr(1.5),
                                                             rel=1e-15)
     assert float(sg.silu(2.0)) == pytest.approx(2.0 * scipy.special.expit(2.0), rel=1e-15)
 
