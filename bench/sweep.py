@@ -131,6 +131,78 @@ def jax_row(wl):
     return Row(f"JAX {jax.__version__}: jit(vmap(lax.scan SGD loop)), 16 runs", call, 1)
 
 
+def fused_probe_row(wl):
+    """What a fused path could gain: a hand-written Numba loop that trains the 16 runs
+    together, gathering each minibatch once and doing each step's two matrix products
+    as one GEMM over all models (X_b @ [W_1 ... W_16]); elementwise code as symgrad's
+    generated run_epochs_with for this model, SGD only. A probe, not part of symgrad."""
+    import numba
+
+    @numba.njit(cache=True, error_model="numpy")
+    def fused(X_all, y_all, lams, lrs, Wcat, bcat, orders, N, C):
+        n_all, D = X_all.shape
+        K, E, nb = lams.shape[0], orders.shape[0], X_all.shape[0] // N
+        X, y = np.empty((N, D)), np.empty(N, np.int64)
+        z, g = np.empty((N, K * C)), np.empty((N, K * C))
+        gb, losses, totals = np.empty(K * C), np.empty((K, E)), np.empty(K)
+        div = 1.0 / N
+        for epoch in range(E):
+            totals[:] = 0.0
+            for step in range(nb):
+                for row in range(N):
+                    src = orders[epoch, step * N + row]
+                    X[row] = X_all[src]
+                    y[row] = y_all[src]
+                z[:] = np.dot(X, Wcat)
+                gb[:] = 0.0
+                for k in range(K):
+                    o, acc = k * C, 0.0
+                    for i in range(N):
+                        m = -np.inf
+                        for c in range(o, o + C):
+                            z[i, c] = z[i, c] + bcat[c]
+                            m = z[i, c] if z[i, c] > m else m
+                        total = 0.0
+                        for c in range(o, o + C):
+                            g[i, c] = np.exp(z[i, c] - m)
+                            total += g[i, c]
+                        for c in range(o, o + C):
+                            g[i, c] /= total
+                        acc += np.log(total) - (z[i, o + y[i]] - m)
+                    for i in range(N):
+                        for c in range(o, o + C):
+                            g[i, c] = (g[i, c] - (1.0 if y[i] == c - o else 0.0)) * div
+                            gb[c] += g[i, c]
+                    totals[k] += acc / N
+                mm = np.dot(X.T, g)
+                for k in range(K):
+                    o, S = k * C, 0.0
+                    for j in range(D):
+                        for c in range(o, o + C):
+                            S += Wcat[j, c] * Wcat[j, c]
+                            mm[j, c] = lams[k] * (2.0 * Wcat[j, c]) + mm[j, c]
+                    totals[k] += lams[k] * S - 0.0
+                    for j in range(D):
+                        for c in range(o, o + C):
+                            Wcat[j, c] -= lrs[k] * mm[j, c]
+                    for c in range(o, o + C):
+                        bcat[c] -= lrs[k] * gb[c]
+            losses[:, epoch] = totals / nb
+        return losses
+
+    rng = np.random.default_rng(SEED)     # fit's shuffle: one permutation per epoch
+    orders = np.stack([rng.permutation(wl.n) for _ in range(20)]).astype(np.int64)
+    lrs, lams = np.repeat(LRS, len(LAMS)), np.tile(LAMS, len(LRS))
+    K = len(lrs)
+
+    def call():
+        Wcat = np.ascontiguousarray(np.tile(wl.params["W"], (1, K)))
+        bcat = np.tile(wl.params["b"], K)
+        return fused(wl.X, wl.y, lams, lrs, Wcat, bcat, orders, 32, 10)[:, -1]
+
+    return Row("probe: hand-written fused Numba loop of the 16 runs (not in symgrad)", call, 1)
+
+
 def dask_row(wl, fn, data):
     """A Row on a fresh local 2-worker cluster, and the function that closes it."""
     try:
@@ -169,7 +241,7 @@ def main(argv=None):
     import numba
     import symgrad as sg
     wl, fn, data = problem()
-    rows, close = symgrad_rows(wl, fn, data), lambda: None
+    rows, close = symgrad_rows(wl, fn, data) + [fused_probe_row(wl)], lambda: None
     if not args.no_jax:
         os.sched_setaffinity(0, {cores[-1]})   # XLA sizes its thread pool on first use
         row = jax_row(wl)
