@@ -10,7 +10,7 @@ import weakref
 
 import numpy as np
 
-from symgrad.codegen import cache, trainloop
+from symgrad.codegen import cache, second_order, trainloop
 from symgrad.codegen.module import Source
 from symgrad.diff.reverse import check_loss, check_params
 from symgrad.errors import DataError, DeclarationError
@@ -20,12 +20,14 @@ from symgrad.graph.node import INT, Node
 from symgrad.graph.traverse import topo_order
 
 
-def compile(loss, params, dtype=np.float64, outputs=None):  # noqa: A001 - public name
+def compile(loss, params, dtype=np.float64, outputs=None, hessian=False):  # noqa: A001
     """Compile ``loss`` and its gradients with respect to ``params`` to Numba code.
 
     ``outputs``: forward nodes (e.g. the logits) to make available through
     :meth:`CompiledModel.output` besides the loss; every named forward node is
     available too. ``dtype``: np.float64 or np.float32 for all float arrays.
+    ``hessian=True`` also compiles :meth:`CompiledModel.hessian` and
+    :meth:`CompiledModel.hvp` (second order, see ``symgrad.codegen.second_order``).
     """
     check_float_dtype(dtype), check_node_list(outputs, "outputs")   # by name, before any work
     check_loss(loss)
@@ -36,7 +38,7 @@ def compile(loss, params, dtype=np.float64, outputs=None):  # noqa: A001 - publi
     dtype = np.dtype(dtype)
     if dtype not in (np.dtype(np.float64), np.dtype(np.float32)):
         raise DeclarationError(f"dtype must be np.float64 or np.float32, got {dtype}")
-    return CompiledModel(loss, params, dtype, list(outputs or []))
+    return CompiledModel(loss, params, dtype, list(outputs or []), hessian=bool(hessian))
 
 
 def _named_forward(loss, outputs):
@@ -47,13 +49,14 @@ def _named_forward(loss, outputs):
 class CompiledModel:
     """Compiled loss, gradients, forward outputs and a fused training loop."""
 
-    def __init__(self, loss, params, dtype, outputs):
+    def __init__(self, loss, params, dtype, outputs, hessian=False):
         self.loss_node, self.params, self.dtype = loss, params, dtype
         for o in outputs:
             if not isinstance(o, Node):
                 raise DeclarationError(f"outputs must be graph nodes, got {o!r}")
         self.outputs = outputs
-        self._src = Source(loss, params, _named_forward(loss, outputs), dtype)
+        self.has_hessian = hessian
+        self._src = Source(loss, params, _named_forward(loss, outputs), dtype, hessian=hessian)
         title = f"loss {loss.display}, params {', '.join(p.name for p in params)}"
         self.source = self._src.text(title)
         self.path = cache.store(self.source)
@@ -113,6 +116,16 @@ class CompiledModel:
     def grad(self, params, **data):
         """``{param name: gradient array}`` (same shapes as the params)."""
         return self.loss_and_grad(params, **data)[1]
+
+    def hessian(self, params, **data):
+        """``{(p name, q name): ndarray of shape p.shape + q.shape}``: every Hessian block
+        (needs ``compile(..., hessian=True)``)."""
+        return second_order.hessian(self, params, data)
+
+    def hvp(self, params, vectors, **data):
+        """``{q name: sum_p H_qp v_p}`` without forming the Hessian; ``vectors`` maps each
+        param name to a direction of its shape (needs ``compile(..., hessian=True)``)."""
+        return second_order.hvp(self, params, vectors, data)
 
     def output(self, node_or_name, params, **data):
         """The value of a forward node (a node, or the name of a named node)."""

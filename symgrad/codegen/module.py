@@ -6,11 +6,12 @@ so ``loss_and_grad`` and the fused training loop (``trainloop.py``) allocate onc
 """
 import numpy as np
 
-from symgrad.codegen import trainloop
+from symgrad.codegen import second_order, trainloop
 from symgrad.codegen.emit import Body, Module
 from symgrad.codegen.jit import JIT
 from symgrad.codegen.prepare import Canon, Namer, node_names
 from symgrad.codegen.schedule import Plan
+from symgrad.codegen.second_order import SecondOrderGraphs
 from symgrad.diff.notation import Notation
 from symgrad.diff.reverse import backward
 from symgrad.graph.names import comment_text
@@ -29,7 +30,7 @@ class Function:
 class Source:
     """Generates the module text for ``loss`` and the gradients of ``params``."""
 
-    def __init__(self, loss, params, outputs=(), dtype=np.float64):
+    def __init__(self, loss, params, outputs=(), dtype=np.float64, hessian=False):
         self.dtype = FLOATS[np.dtype(dtype)]
         grads, adj = backward(loss, params)
         self.canon = canon = Canon()
@@ -37,10 +38,15 @@ class Source:
         self.outputs = canon.add(list(outputs))
         self.params = list(params)
         self.grads = [canon.add([grads[p]])[0] if grads[p] is not None else None for p in params]
+        # second order (hessian=True): the Hessian blocks and HVPs join the same DAG
+        self.second = SecondOrderGraphs(loss, self.params, canon) if hessian else None
         everything = [self.loss, *self.outputs, *[g for g in self.grads if g is not None]]
+        everything += self.second.nodes() if self.second else []
         order = topo_order(everything)
         leaves = [n for n in order if n.op in ("input", "param")]
         self.data = [n for n in leaves if n.op == "input"]
+        self.second_leaves = [n for n in self.data if self.second and n in self.second.leaves()]
+        self.data = [n for n in self.data if n not in self.second_leaves]  # not batched data
         self.all_params = self.params + [n for n in leaves if n.op == "param" and n not in params]
         adjoint_of = {}
         for fwd, a in adj.adjoint.items():
@@ -183,6 +189,8 @@ class Source:
             self.output_names[node] = fname
             parts.append(self.forward(fname, node, "The value of one forward node (see below).")
                          .replace('"""\n', f'"""\n    # {self.m.note(node)}\n', 1))
+        if self.second:
+            parts += second_order.functions(self)
         parts.append(trainloop.run_epochs(self))
         kind = "100" if self.dtype == "np.float64" else "115"    # BLAS 'd' or 's'
         helpers = [_helper(src).replace("_SG_DTYPE", self.dtype).replace("_SG_KIND", kind)

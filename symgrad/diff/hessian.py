@@ -178,6 +178,15 @@ def _lift_matmul(node, ins, eye, star):
     if a is eye and len(star) == 1:
         return apply("relabel", b, dims=tuple(star[0] if d == kb else out_b.get(d, d)
                                                for d in b.dims))
+    if a.ndim == 2 and a.dims[0] == ka:
+        a = apply("transpose", a)       # the same values by name; a BLAS flag in code
+    if b.ndim == 2 and b.dims[-1] == kb:
+        b = apply("transpose", b)
+    if a.ndim <= 2 and b.ndim <= 2 and a.dims[-1] == ka and b.dims[0] == kb:
+        product = apply("matmul", a, b)    # still a BLAS call: gemm for X^T (D X)
+        names = tuple(out_a.get(d, d) for d in a.dims[:-1]) + \
+            tuple(out_b.get(d, d) for d in b.dims[1:])
+        return product if product.dims == names else apply("relabel", product, dims=names)
     a, b = _rename(a, out_a), _rename(b, out_b)
     if ka != kb:    # a fresh label for the contracted axis, so no label repeats
         longest = max(len(d) for d in a.dims + b.dims + star)

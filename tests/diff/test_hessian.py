@@ -158,6 +158,7 @@ def test_logistic_block_is_one_matrix_product():
     nodes = topo_order(block)
     products = [n for n in nodes if len(n.dims) == 2 and (
         n.op == "matmul" or (n.op == "sum" and n.inputs[0].op == "mul"))]
-    assert len(products) == 1 and products[0].attrs["axes"] == ("N",)
+    assert len(products) == 1 and products[0].op == "matmul"
+    assert products[0].attrs["contract"] == ("N", "N")
     eye = next(n for n in nodes if n.op == "input" and n.name == "I_w")
     assert all(c.op == "mul" for c in nodes if eye in c.inputs)     # only in 2 lambda I
