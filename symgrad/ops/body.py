@@ -164,6 +164,9 @@ def _rewrite_node(e):
             return F.softplus(v)
         if isinstance(e.args[0], F.sigmoid):    # log sigmoid(u) = -softplus(-u)
             return -F.softplus(-e.args[0].args[0])
+        if isinstance(e.args[0], sp.cosh):      # log cosh(u) = u + softplus(-2u) - log 2
+            u = e.args[0].args[0]
+            return u + F.softplus(-2 * u) - sp.log(2)
     if isinstance(e, sp.Mul):
         return _absorb_exp(e)
     if isinstance(e, (sp.Max, sp.Min)) and len(e.args) == 2 and sp.S.Zero in e.args:

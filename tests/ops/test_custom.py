@@ -68,6 +68,8 @@ def test_values_and_derivatives_match_autograd(rng):
      "sigmoid(-x)*sigmoid(x)"),
     ("relu_max", lambda x: sp.Max(x, 0), "relu(x)"),
     ("sigmoid_scaled", lambda x: 3 * x / (6 + 6 * sp.exp(-2 * x)), "x*sigmoid(2*x)/2"),
+    ("logcosh", lambda x: sp.log(sp.cosh(x)), "x + softplus(-2*x) - log(2)"),
+    ("mish", lambda x: x * sp.tanh(sp.log(1 + sp.exp(x))), "x*tanh(softplus(x))"),
 ])
 def test_exp_forms_are_rewritten_stably(name, body, stable):
     """SymPy's raw derivative of x / (1 + exp(-x)) is inf/inf = NaN at x = -800; after the
