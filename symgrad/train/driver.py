@@ -231,16 +231,8 @@ class _Trainer:
         try:
             if self.opt.name == "lbfgs":
                 self._lbfgs(bar)
-            done = 0
-            while done < self.epochs and self.opt.name != "lbfgs":
-                k = min(self.chunk, self.epochs - done)
-                finished, stop = self._run_chunk(done, k)
-                done += finished
-                if bar is not None:
-                    bar.update(finished)
-                    bar.set_postfix(self._postfix(), refresh=False)
-                if stop or finished < k:
-                    break
+            else:
+                self._chunks(bar)
         except KeyboardInterrupt:
             # As skorch: Ctrl-C in a notebook ends training and keeps what was learnt.
             self.history.stop_reason = "interrupted"
@@ -250,6 +242,19 @@ class _Trainer:
                 bar.close()
             self.history.time = time.perf_counter() - start
         return self._finish()
+
+    def _chunks(self, bar):
+        """The epochs, in calls of the compiled loop of ``self.chunk`` epochs each."""
+        done = 0
+        while done < self.epochs:
+            k = min(self.chunk, self.epochs - done)
+            finished, stop = self._run_chunk(done, k)
+            done += finished
+            if bar is not None:
+                bar.update(finished)
+                bar.set_postfix(self._postfix(), refresh=False)
+            if stop or finished < k:
+                break
 
     def _run_chunk(self, first, k):
         """Run epochs first .. first+k-1; returns (epochs finished, early stop wanted)."""
