@@ -159,7 +159,7 @@ def test_adam_defaults_are_torch_defaults():
     np.testing.assert_allclose(hist.params["w"], want["w"], rtol=1e-10)
 
 
-@pytest.mark.parametrize("name, kw", [c for c in CASES if c[1]] + [("adam", {})])
+@pytest.mark.parametrize("name, kw", CASES)
 def test_equals_torch_optim(name, kw):
     torch = pytest.importorskip("torch")
     torch.set_num_threads(1)
