@@ -15,10 +15,15 @@ import os
 import pickle
 import sys
 import tempfile
+import threading
+import time
 import warnings
 
 ENV_VAR = "SYMGRAD_CACHE_DIR"
 _loaded = {}   # path -> module, so one process imports (and compiles) a module once
+_lock = threading.RLock()
+# What a truncated or garbled Numba cache file raises while a module is imported.
+DAMAGED = (pickle.UnpicklingError, EOFError)
 
 
 def default_dir():
@@ -79,7 +84,32 @@ def store(source, directory=None):
         intact = False
     if not intact:
         write_atomic(path, source)
+        sweep_stale_temps([directory, numba_cache_path(path)])
     return path
+
+
+STALE_SECONDS = 600   # no live writer takes this long to write one small file
+
+
+def sweep_stale_temps(directories, now=None):
+    """Remove temp files that killed processes left behind (``.tmp-*`` of
+    :func:`write_atomic`, ``*.tmp.<uid>`` of Numba's writer) once they are old enough
+    that no live writer can still own them. Run on each cache miss, so it is rare."""
+    now = time.time() if now is None else now
+    for where in directories:
+        try:
+            names = os.listdir(where)
+        except OSError:
+            continue
+        for name in names:
+            if not (name.startswith(".tmp-") or (name.startswith("sg_") and ".tmp." in name)):
+                continue
+            full = os.path.join(where, name)
+            try:
+                if now - os.stat(full).st_mtime > STALE_SECONDS:
+                    os.remove(full)
+            except OSError:
+                pass      # another process swept it first
 
 
 def numba_cache_path(path):
@@ -115,24 +145,28 @@ def purge(path):
 def forget(path):
     """Drop the module's Numba cache (damaged: concurrent writers can corrupt it,
     numba#4807) and import it afresh, so everything compiles again."""
-    _loaded.pop(path, None)
+    with _lock:
+        _loaded.pop(path, None)
     purge(path)
     return load(path)
 
 
 def load(path):
-    """Import the module at ``path`` (once per process); a damaged cache is a miss."""
-    if path in _loaded:
-        return _loaded[path]
-    try:
-        module = _import(path)
-    except (pickle.UnpicklingError, EOFError) as err:   # helpers with signatures load eagerly
-        warnings.warn(f"damaged Numba cache for {path} ({err}); recompiling", RuntimeWarning,
-                      stacklevel=3)
-        purge(path)
-        module = _import(path)
-    _loaded[path] = module
-    return module
+    """Import the module at ``path`` (once per process, even from several threads); a
+    damaged Numba cache is a miss, with one warning."""
+    with _lock:
+        if path in _loaded:
+            return _loaded[path]
+        try:
+            module = _import(path)
+        except DAMAGED as err:   # helpers with signatures load eagerly
+            _warn_damaged(path, err)
+            purge(path)
+            module = _import(path)
+        for value in list(vars(module).values()):
+            _guard_numba_cache(value, path)
+        _loaded[path] = module
+        return module
 
 
 def _import(path):
@@ -140,5 +174,53 @@ def _import(path):
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
-    spec.loader.exec_module(module)
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        sys.modules.pop(name, None)     # no half-initialised module left behind
+        raise
     return module
+
+
+# -- Numba's cache files: any damage is a miss ---------------------------------------------
+def _warn_damaged(path, err):
+    warnings.warn(f"damaged Numba cache for {path} ({type(err).__name__}: {err}); "
+                  "recompiling", RuntimeWarning, stacklevel=4)
+
+
+def _guard_numba_cache(dispatcher, path):
+    """Make a damaged cache entry of one generated function a miss, not an error.
+
+    Numba lets a damaged index or object file raise from the first call: a truncated
+    pickle (EOFError, UnpicklingError), or a flipped byte in the machine code (LLVM's
+    "Invalid record" RuntimeError). Files are written atomically by symgrad and Numba,
+    but a full disk, a copied or synced cache dir, or an older writer can still leave
+    one. Any failure to load is a miss: one warning, the module's Numba files are
+    removed, and the function compiles (and is cached) again. A failure to *write* the
+    cache only warns: the function compiled, and the next process compiles again.
+    """
+    numba_cache = getattr(dispatcher, "_cache", None)
+    load_overload = getattr(numba_cache, "load_overload", None)
+    save_overload = getattr(numba_cache, "save_overload", None)
+    if load_overload is None or save_overload is None or \
+            getattr(load_overload, "_sg_guarded", False):
+        return
+
+    def guarded_load(sig, target_context):
+        try:
+            return load_overload(sig, target_context)
+        except Exception as err:   # noqa: BLE001 - damage takes any form; a miss is safe
+            _warn_damaged(path, err)
+            purge(path)
+            return None
+
+    def guarded_save(sig, data):
+        try:
+            return save_overload(sig, data)
+        except Exception as err:   # noqa: BLE001
+            warnings.warn(f"could not write Numba's cache for {path} ({type(err).__name__}: "
+                          f"{err}); the next process compiles again", RuntimeWarning,
+                          stacklevel=4)
+
+    guarded_load._sg_guarded = True
+    numba_cache.load_overload, numba_cache.save_overload = guarded_load, guarded_save
