@@ -97,9 +97,15 @@ class MatrixConverter:
     def leaf(self, indexed):
         name = str(indexed.base.label)
         idx = indexed.indices
-        if len(idx) > 2 or len(set(idx)) != len(idx) or not all(i in self.sizes for i in idx):
-            raise MatrixFormError(f"{indexed} has {len(idx)} indices or a repeated or shifted "
-                                  f"one: matrix notation has rows and columns only")
+        if len(idx) > 2:
+            raise MatrixFormError(f"{indexed} has {len(idx)} indices: matrix notation has "
+                                  "rows and columns only")
+        if len(set(idx)) != len(idx):
+            raise MatrixFormError(f"{indexed} repeats an index (a diagonal)")
+        odd = [i for i in idx if i not in self.sizes]
+        if odd:
+            raise MatrixFormError(f"{indexed} is indexed by {odd[0]} (a gather by label or a "
+                                  "shifted index), which a matrix product cannot write")
         if len(idx) == 2:
             return Mx("name", (name,), idx[0], idx[1])
         if self.orient_of.get(name) == "row":
@@ -189,6 +195,9 @@ class MatrixConverter:
         if x.op == "scale":      # - b spread is - (1 b): the sign stays outside
             body = self.broadcast(x.args[1], rows, cols)
             return Mx("scale", (x.args[0], body), body.rows, body.cols)
+        if len(x.indices) != 1:
+            raise MatrixFormError(f"cannot spread indices {sorted(map(str, x.indices))} over "
+                                  f"({rows}, {cols})")
         (k,) = x.indices
         if k == cols and rows is not None:       # 1 b: b added to every row
             return Mx("mm", (Mx("ones", (rows,), rows, None), self.orient(x, None, k)), rows, k)

@@ -6,10 +6,14 @@ the elementwise (Hadamard) product and ``1`` for a vector of ones; LaTeX writes
 NumPy (``@``, ``.T``, ``*``) with every vector a two-dimensional column or row.
 ``softmax`` is taken along each row.
 """
+import keyword
+
+import numpy as np
 import sympy as sp
 
 from symgrad.explain.matrix import MatrixConverter, MatrixFormError, Mx, fewest_transposes
 from symgrad.explain.matrix_eval import _flat, evaluate, shaped_arrays
+from symgrad.graph.names import safe_identifier
 from symgrad.explain.printing import latex_name, to_latex, to_text
 
 __all__ = ["MatrixFormError", "MatrixRule", "MatrixRules", "matrix_rules"]
@@ -18,6 +22,7 @@ _PLACEHOLDER = sp.Symbol("MXARG")
 _NUMPY_FN = {"sigmoid": "1 / (1 + np.exp(-{x}))", "tanh": "np.tanh({x})", "exp": "np.exp({x})",
              "log": "np.log({x})", "relu": "np.maximum({x}, 0)", "step": "1.0 * ({x} > 0)",
              "softplus": "np.logaddexp(0, {x})"}
+_NUMPY_SAME_NAME = {"abs", "sign", "sqrt", "sin", "cos", "log1p", "expm1", "cosh", "sinh"}
 
 
 class _Printer:
@@ -29,12 +34,14 @@ class _Printer:
     def scalar(self, expr):
         if self.kind == "latex":
             return to_latex(expr)
-        return to_text(expr) if self.kind == "text" else str(expr)
+        if self.kind == "text":
+            return to_text(expr)
+        return str(expr.xreplace({s: sp.Symbol(numpy_name(s.name)) for s in expr.free_symbols}))
 
     def name(self, name):
         if self.kind == "latex":
             return latex_name(name)
-        return name
+        return numpy_name(name) if self.kind == "numpy" else name
 
     def atom(self, x):
         text = self.show(x)
@@ -56,7 +63,7 @@ class _Printer:
 
     def _ones(self, x):
         if self.kind == "numpy":
-            return f"np.ones(({self.sizes[x.args[0]]}, 1))"
+            return f"np.ones(({self.scalar(self.sizes[x.args[0]])}, 1))"
         return r"\mathbf{1}" if self.kind == "latex" else "1"
 
     def _T(self, x):
@@ -86,6 +93,8 @@ class _Printer:
         func, arg = x.args
         if self.kind == "numpy":
             form = _NUMPY_FN.get(func.__name__)
+            if form is None and func.__name__.lower() in _NUMPY_SAME_NAME:
+                form = "np.%s({x})" % func.__name__.lower()
             if form is None:
                 raise MatrixFormError(f"no NumPy spelling for {func.__name__}")
             return form.format(x=self.atom(arg))
@@ -103,7 +112,7 @@ class _Printer:
     def _onehot(self, x):
         name, k = x.args
         if self.kind == "numpy":
-            return f"np.eye({self.sizes[k]})[{name}]"
+            return f"np.eye({self.scalar(self.sizes[k])})[{self.name(name)}]"
         return (r"\operatorname{onehot}\left(%s\right)" if self.kind == "latex"
                 else "onehot(%s)") % self.name(name)
 
@@ -145,6 +154,20 @@ class _Printer:
         return self.show(term), False
 
 
+def numpy_name(name):
+    """The Python identifier a name takes in :meth:`MatrixRule.to_numpy` text."""
+    ident = safe_identifier(name)
+    return ident + "_" if keyword.iskeyword(ident) or ident == "np" else ident
+
+
+def numpy_namespace(values, sizes, orientation):
+    shaped = shaped_arrays(values, orientation)
+    out = {numpy_name(k): v for k, v in shaped.items()}
+    out.update({numpy_name(k): v for k, v in (sizes or {}).items()})
+    out["np"] = np
+    return out
+
+
 class MatrixRule:
     """``p <- p - alpha (gradient in matrix form)``, with matrix where-definitions."""
 
@@ -153,9 +176,10 @@ class MatrixRule:
         self.where, self.sizes = where, sizes
         self.orientation = orientation   # vector name -> "col" or "row"
 
-    def arrays(self, values):
-        """``values`` with each vector made the 2-D column or row the formulas read."""
-        return shaped_arrays(values, self.orientation)
+    def arrays(self, values, sizes=None):
+        """The namespace :meth:`to_numpy`'s text runs in: ``values`` (and dim ``sizes``)
+        under their NumPy names, each vector the 2-D column or row the formulas read."""
+        return numpy_namespace(values, sizes, self.orientation)
 
     def _line(self, kind, arrow):
         p = _Printer(kind, self.sizes)
@@ -206,9 +230,10 @@ class MatrixRules(list):
         super().__init__(rules)
         self.where, self.sizes, self.orientation = where, sizes, orientation
 
-    def arrays(self, values):
-        """``values`` with each vector made the 2-D column or row the formulas read."""
-        return shaped_arrays(values, self.orientation)
+    def arrays(self, values, sizes=None):
+        """The namespace :meth:`to_numpy`'s text runs in: ``values`` (and dim ``sizes``)
+        under their NumPy names, each vector the 2-D column or row the formulas read."""
+        return numpy_namespace(values, sizes, self.orientation)
 
     def __str__(self):
         return "\n".join([r.line() for r in self] + where_text(self.where, self.sizes))

@@ -44,14 +44,11 @@ def test_latex_and_jupyter_forms():
 
 
 def _gallery():
-    yield "linear", cases.linear_regression()
-    yield "perceptron", cases.sigmoid_perceptron()
-    yield "logistic", cases.logistic_regression()
-    yield "softmax", cases.softmax_regression()
-    yield "softmax-onehot", cases.softmax_regression(onehot=True)
-    yield "mlp3-tanh", cases.mlp(3, "tanh")
+    """The test corpus (linear and logistic models, softmax with L2 or L1, 2- and
+    3-layer networks with every activation, cross-entropy, squared error and hinge)."""
+    for name, build in cases.corpus().items():
+        yield name, build()
     yield "mlp3-relu-mse", cases.mlp(3, "relu", loss="mse")
-    yield "mlp2-sigmoid", cases.mlp(2, "sigmoid")
 
 
 @pytest.mark.parametrize("name, case", list(_gallery()), ids=[n for n, _ in _gallery()])
@@ -62,7 +59,7 @@ def test_matrix_form_gives_the_index_form_numbers(name, case):
     values, sizes = der.symbol_values(data)
     values["alpha"] = 0.1
     listed = rules if isinstance(rules, list) else [rules]
-    namespace = {"np": np, **rules.arrays(values), **sizes}
+    namespace = rules.arrays(values, sizes)
     exec(rules.to_numpy(), namespace)  # the printed NumPy, run as printed
     for rule, p in zip(listed, der.params):
         grad = der.evaluate_formula(der.gradients[p.name], data, free=p.name)
@@ -88,6 +85,14 @@ def test_a_rule_without_matrix_form_says_which_and_why():
     assert "w_j <-" in str(der.update_rule())          # the index form is still there
     with pytest.raises(MatrixFormError, match="no matrix form"):
         der.update_rule(form="matrix")
+
+
+def test_a_gather_by_label_has_no_matrix_form():
+    X, y = sg.tensor("X", ("N", "D")), sg.tensor("y", ("N",), dtype=int)
+    W = sg.param("W", ("D", "C"))
+    loss = sg.sum(sg.sigmoid(sg.take(X @ W, y, axis="C")))   # sigma_i = sigmoid(X_i W_{:, y_i})
+    with pytest.raises(MatrixFormError, match="definition of sigma .* gather by label"):
+        sg.derive(loss, W).update_rule(form="matrix")
 
 
 def test_unknown_form_is_an_error():
