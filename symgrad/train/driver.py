@@ -18,6 +18,7 @@ from symgrad.train.checks import (batch_size_for, check_fit_options, check_int, 
                                   resolve_model)
 from symgrad.train.history import History
 from symgrad.train.metrics import head_from
+from symgrad.train.newton import check_newton_model, minimize_newton, newton_options
 from symgrad.train.optimizers import OptimizerState, check_optimizer, default_lr
 from symgrad.train.reference import NumpyModel, copy_arrays, infer_batch_dim, restore_arrays
 from symgrad.train.schedules import learning_rates
@@ -145,6 +146,9 @@ class _Trainer:
         self.epochs = check_int(epochs, "epochs", 1)
         if momentum is not None:
             momentum = check_momentum(momentum)
+        # "newton" (symgrad/train/newton.py) is checked there, then set up as full batch
+        self.newton = newton_options(optimizer, lr, batch_size, schedule, momentum)
+        optimizer = self.newton.as_lbfgs if self.newton else optimizer
         self.opt = check_optimizer(lr=lr, momentum=momentum, batch_size=batch_size,
                                    schedule=schedule, **optimizer)
         lr = default_lr(self.opt, lr, schedule)
@@ -155,6 +159,8 @@ class _Trainer:
             raise ValueError(f"on_divergence must be one of {ON_DIVERGENCE}, got {on_divergence!r}")
         self.on_divergence = on_divergence
         model, loss, param_nodes = resolve_model(fn)
+        if self.newton:
+            check_newton_model(model)
         dtype = np.dtype(getattr(model, "dtype", np.float64)).type
         self.params, self.data, sizes = check_params_and_data(loss, param_nodes, params, data,
                                                               dtype)
@@ -291,6 +297,8 @@ class _Trainer:
         """Full-batch L-BFGS-B (SciPy) on the model's loss and gradient; a history row
         (and metrics, validation, early stopping) per iteration."""
         from symgrad.train.lbfgs import minimize_lbfgs
+        if self.newton:
+            return minimize_newton(self, bar)
         minimize_lbfgs(self, bar)
 
     def _rewind(self, saved, orders, lrs, finished):
