@@ -260,3 +260,58 @@ def test_the_op_alone_fills_and_checks_its_parameters():
         apply("leaky_relu", a, slope=None)
     with pytest.raises(DeclarationError, match=r"unknown parameter\(s\) \['beta'\]"):
         apply("leaky_relu", a, beta=1.0)
+
+
+# -- property: the printed helper computes what the interpreter computes ---------------------
+from hypothesis import assume, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+from sympy.codegen.cfunctions import expm1, log1p  # noqa: E402
+
+_X = sp.Symbol("x", real=True)
+_UNARY = [sp.sin, sp.cos, sp.tanh, sp.erf, sp.Abs, sg.sigmoid, sg.softplus, sg.relu, sp.atan,
+          lambda u: sp.exp(sp.sin(u)), lambda u: sp.log(1 + u ** 2), lambda u: sp.sqrt(1 + u ** 2),
+          lambda u: -u, lambda u: u ** 3, lambda u: log1p(u ** 2), lambda u: expm1(sp.cos(u))]
+_BINARY = [lambda a, b: a + b, lambda a, b: a - b, lambda a, b: a * b,
+           lambda a, b: a / (1 + b ** 2), lambda a, b: sp.Max(a, b), lambda a, b: sp.Min(a, b),
+           lambda a, b: sp.Piecewise((a, _X > sp.Rational(1, 2)), (b, _X < -1), (a * b, True))]
+_LEAVES = st.sampled_from([_X, _X, sp.Integer(2), sp.Rational(-3, 2), sp.pi, sp.Float(0.25)])
+
+
+def _bodies():
+    return st.recursive(
+        _LEAVES, lambda inner: st.one_of(
+            st.tuples(st.sampled_from(_UNARY), inner).map(lambda t: t[0](t[1])),
+            st.tuples(st.sampled_from(_BINARY), inner, inner).map(lambda t: t[0](t[1], t[2]))),
+        max_leaves=6)
+
+
+def _run_printed(expr, xs):
+    """The printed helper run as plain Python (the same math functions Numba calls)."""
+    import math
+    from symgrad.ops.elementwise import HELPERS
+    src, _ = B.numba_source("_sg_f_prop", expr, [_X])
+    env = {"math": math}
+    for helper in HELPERS.values():
+        exec(helper, env)                     # symgrad's own helper sources
+    exec(src, env)                            # the source printed from the body
+    return np.array([env["_sg_f_prop"](float(v)) for v in xs])
+
+
+@settings(max_examples=150, deadline=None)
+@given(_bodies(), st.booleans())
+def test_printed_helper_agrees_with_the_interpreter(expr, derivative):
+    """Random bodies (and their derivatives: Heaviside, sign, Piecewise) print to helpers
+    that compute what the NumPy interpreter computes."""
+    expr = B.stabilize(expr if isinstance(expr, sp.Expr) else sp.Integer(0))
+    if derivative:
+        expr = B.drop_deltas(B.stabilize(sp.diff(expr, _X)))
+    assume(expr.has(_X))
+    B.check_body(expr, {_X}, "property")
+    xs = np.linspace(-2.5, 2.5, 11)
+    try:
+        printed = _run_printed(expr, xs)
+    except (OverflowError, ValueError, ZeroDivisionError):
+        assume(False)                         # plain Python raises where Numba gives inf/nan
+    interpreted = np.broadcast_to(B.numpy_value(expr, {_X: xs}), xs.shape)
+    np.testing.assert_allclose(printed, interpreted, rtol=1e-12, atol=1e-12, equal_nan=True,
+                               err_msg=str(expr))
