@@ -174,6 +174,25 @@ def test_compiled_model_pickles_by_its_source(problem):
     assert copy.loss(p, **data, lam=0.1) == fn.loss(p, **data, lam=0.1)
 
 
+@pytest.mark.slow   # a fresh process compiles the unpickled model into an empty cache
+def test_an_unpickled_model_writes_its_module_where_the_cache_is_empty(problem, tmp_path):
+    import os
+    import subprocess
+    import sys
+    fn, data, init = problem
+    blob = tmp_path / "model.pkl"
+    blob.write_bytes(pickle.dumps((fn, init(0), data)))
+    code = ("import pickle, sys; fn, p, data = pickle.load(open(sys.argv[1], 'rb')); "
+            "print(repr(fn.loss(p, **data, lam=0.1)), fn.path)")
+    cache = tmp_path / "elsewhere"
+    env = {**os.environ, "SYMGRAD_CACHE_DIR": str(cache)}
+    out = subprocess.run([sys.executable, "-c", code, str(blob)], env=env, capture_output=True,
+                         text=True, check=True).stdout.split()
+    assert float(out[0]) == fn.loss(init(0), **data, lam=0.1)
+    assert out[1] == str(cache / os.path.basename(fn.path))
+    assert (cache / os.path.basename(fn.path)).read_text() == fn.source
+
+
 # -- divergence and failures ---------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def regression():
