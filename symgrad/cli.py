@@ -141,6 +141,8 @@ def write_graph(model, path):
 
 
 def cmd_derive(args):
+    from symgrad.graph.arguments import check_derive_outputs
+    check_derive_outputs(args)      # bad file names fail before any work
     if args.graph:
         print(f"wrote {write_graph(args.model, args.graph)}")
         return 0

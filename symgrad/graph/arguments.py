@@ -83,3 +83,35 @@ def check_derive_params(params):
     if isinstance(params, (list, tuple)) and not params:
         raise ValueError("params must be a param node or a non-empty list of them, got an "
                          "empty list")
+
+
+# -- the command line ------------------------------------------------------------------------
+# Formats the graph view writes (symgrad.explain.graphview.GraphView.save); listed here
+# because the declare layer cannot import explain; tests/reliability/test_arguments.py
+# keeps the two lists equal.
+GRAPH_SUFFIXES = (".dot", ".gv", ".svg", ".png", ".pdf")
+DERIVE_OUTPUTS = {"output": (".tex",), "slides": (".tex",), "graph": GRAPH_SUFFIXES}
+
+
+def output_file_problem(path, suffixes):
+    """Why a file cannot be written at ``path`` (a message), or None."""
+    import os
+    if not str(path).lower().endswith(suffixes):
+        return f"must end in {' or '.join(suffixes)}"
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        return f"no such directory {directory!r}"
+    if not os.access(directory, os.W_OK):
+        return f"directory {directory!r} is not writable"
+    if os.path.isdir(path):
+        return "is a directory"
+    return None
+
+
+def check_derive_outputs(args):
+    """``symgrad derive``'s output files, checked before the derivation is worked out."""
+    for option, suffixes in DERIVE_OUTPUTS.items():
+        path = getattr(args, option, None)
+        problem = path and output_file_problem(path, suffixes)
+        if problem:
+            raise SystemExit(f"symgrad derive: --{option} {path}: {problem}")
