@@ -12,14 +12,14 @@ import sympy as sp
 
 from symgrad.graph.dims import base
 from symgrad.graph.registry import get_op
-from symgrad.graph.traverse import consumers, topo_order
+from symgrad.graph.traverse import batch_dim, consumers, topo_order
 
 INDEX_LETTERS = "ijkmnpqrsuvabcefgh"
 
 _AUTO_NAMES = {
     "sigmoid": "sigma", "tanh": "h", "relu": "h", "softplus": "h", "softmax": "p",
     "log_softmax": "ell", "logsumexp": "lse", "matmul": "z", "exp": "e", "log": "ell",
-    "sqrt": "r", "abs": "a", "max": "m", "pow": "e", "mul": "u", "div": "u", "neg": "u",
+    "sqrt": "r", "abs": "a", "max": "m", "pow": "u", "mul": "u", "div": "u", "neg": "u",
     "cross_entropy": "CE", "bce_logits": "BCE", "sum": "S", "mean": "S",
     "less": "m", "less_equal": "m", "onehot": "Y", "maximum": "m", "minimum": "m", "take": "s",
 }
@@ -36,6 +36,15 @@ def _auto_name(node, used_by):
         return "delta"
     if node.op == "add" and any(_is_product(x) for x in node.inputs) or _is_product(node):
         return "z"
+    if node.op in ("add", "sub") and any(c.op == "relu" for c, _ in used_by):
+        return "margin"                              # hinge losses: max(0, margin)
+    if node.op == "sub" and any(x.op == "input" and x.dims for x in node.inputs):
+        return "r"                                   # a residual against data
+    if node.op == "div" and node.inputs[1].op == "sqrt":
+        return "xhat"                                # normalised: (x - mu) / sqrt(v + eps)
+    if node.op == "mean" and node.dims:             # batch statistics: mean and variance
+        x = node.inputs[0]
+        return "v" if x.op == "pow" and x.attrs["exponent"] == 2 else "mu"
     return _AUTO_NAMES.get(node.op, "u")
 
 
@@ -76,9 +85,19 @@ class Notation:
 
     @staticmethod
     def _assign_letters(order, taken):
+        """Conventional letters, whatever the declaration order: the batch dim ``i``, then
+        the dims of the data the model multiplies (``X_ij``), other data, params, rest."""
         letters = [c for c in INDEX_LETTERS if c not in taken]
-        dims = []
-        for node in sorted(order, key=lambda n: (n.op != "input", n.op != "param")):
+        data = [n for n in order if n.op == "input" and n.dims]
+        features = set()        # data times params: X in X @ W or sum(X * W, axis="d")
+        for n in order:
+            pair = n.inputs if n.op == "matmul" else n.inputs[0].inputs if _is_product(n) else ()
+            if len(pair) == 2 and n.op == "matmul" or any(x.op == "param" for x in pair):
+                features.update(x for x in pair if x.op == "input")
+        batch = batch_dim(data)
+        dims = [batch] if batch is not None else []
+        rank = {"input": 1, "param": 2}
+        for node in sorted(order, key=lambda n: (rank.get(n.op, 3) - (n in features),)):
             dims.extend(d for d in node.dims if d not in dims)
         return {d: letters[k % len(letters)] + ("'" * (k // len(letters)))
                 for k, d in enumerate(dims)}

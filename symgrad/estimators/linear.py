@@ -16,6 +16,7 @@ from sklearn.utils.multiclass import check_classification_targets
 
 from symgrad import nn
 from symgrad.estimators._base import SymgradEstimator, compiled, lipschitz_lr, penalized
+from symgrad.estimators._params import check_hyperparameters
 
 
 class LogisticRegression(ClassifierMixin, SymgradEstimator):
@@ -54,6 +55,7 @@ class LogisticRegression(ClassifierMixin, SymgradEstimator):
         return model, penalized(model, [model.params[0]])
 
     def fit(self, X, y):
+        check_hyperparameters(self)
         X, y = self._check_Xy(X, y)
         check_classification_targets(y)
         self.classes_, codes = np.unique(y, return_inverse=True)
@@ -142,6 +144,7 @@ class LinearRegression(RegressorMixin, SymgradEstimator):
         return model, penalized(model, [model.params[0]])
 
     def fit(self, X, y):
+        check_hyperparameters(self)
         X, y = self._check_Xy(X, y, y_numeric=True)
         Xs = self._scale_fit(X)
         self.y_mean_ = float(y.mean()) if self.standardize else 0.0

@@ -17,6 +17,7 @@ from sklearn.utils.multiclass import check_classification_targets
 
 from symgrad import nn
 from symgrad.estimators._base import SymgradEstimator, compiled, penalized
+from symgrad.estimators._params import check_hyperparameters
 
 # scikit-learn's activation names -> symgrad's
 ACTIVATIONS = {"relu": "relu", "tanh": "tanh", "logistic": "sigmoid", "sigmoid": "sigmoid",
@@ -77,6 +78,7 @@ class MLPClassifier(ClassifierMixin, SymgradEstimator):
         return model, penalized(model, [p for p in model.params if p.name.startswith("W")])
 
     def fit(self, X, y):
+        check_hyperparameters(self)
         hidden, self._act = self._hidden(), self._activation()
         self._n_layers = len(hidden)
         X, y = self._check_Xy(X, y)

@@ -17,6 +17,7 @@ from symgrad.graph.arguments import check_derive_params
 from symgrad.explain.matrix_rules import matrix_rules
 from symgrad.explain.rules import ALPHA, Definitions, UpdateRule, UpdateRules
 from symgrad.explain.slides import derivation_slides
+from symgrad.explain.where import Where, inline_generic, needed
 from symgrad.explain.steps import (HEADINGS, Step, chain_steps, declare_steps, model_steps,
                                    section_of)
 from symgrad.graph.bind import bind
@@ -40,12 +41,13 @@ class Derivation:
         self._grad_nodes = None
         self._definitions = None
         self._ranks = None
+        self._inlined = None
 
     # -- results ------------------------------------------------------------------
     @property
     def gradients(self):
         """{param name: SymPy expression of dL/dparam in index notation}."""
-        return {p.name: self._sweep.closed[p] for p in self.params}
+        return dict(self._readable[0])
 
     @property
     def gradient(self):
@@ -115,6 +117,31 @@ class Derivation:
                                             self.forward + s.aux, s.kept, s.closed)
         return self._definitions
 
+    @property
+    def where(self):
+        """Mapping: each auxiliary the gradients use (``sigma[i]``, ``bar_h[i, k]``) -> its
+        definition (also by name: ``der.where["sigma"]``)."""
+        return Where(self._readable[1])
+
+    @property
+    def _readable(self):
+        """The gradients and their where-definitions as printed: short definitions with
+        generic names (u, S, e) written in where they are used."""
+        if self._inlined is None:
+            s = self._sweep
+            grads = {p.name: s.closed[p] for p in self.params}
+            pairs = self.definitions.needed_by(sp.Add(*grads.values()))
+            self._inlined = inline_generic(grads, pairs)
+        return self._inlined
+
+    def expanded(self, param=None):
+        """The gradient with every auxiliary substituted: only data, params,
+        hyperparameters and dim sizes remain (a dict for several params)."""
+        where = self.where
+        if param is None and not self._single:
+            return {name: where.expand(g) for name, g in self.gradients.items()}
+        return where.expand(self.gradients[self._param(param).name])
+
     def update_rule(self, param=None, lr=ALPHA, form="index"):
         """``p <- p - lr dL/dp`` in the lecture's terms; several params give
         :class:`UpdateRules` (a list sharing one where-block).
@@ -129,11 +156,11 @@ class Derivation:
             return matrix_rules(self, self.update_rule(param, lr))
         if param is None and len(self.params) > 1:
             rules = [self.update_rule(p, lr) for p in self.params]
-            where = self.definitions.needed_by(sp.Add(*[r.gradient for r in rules]))
+            where = needed(sp.Add(*[r.gradient for r in rules]), self._readable[1])
             return UpdateRules(rules, where, self.ranks)
         p = self._param(param)
-        grad = self._sweep.closed[p]
-        where = self.definitions.needed_by(grad)
+        grad = self.gradients[p.name]
+        where = needed(grad, self._readable[1])
         return UpdateRule(p, self.notation.symbol(p, self.notation.canonical(p)), grad, where,
                           self.ranks, lr)
 

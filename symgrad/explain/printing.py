@@ -170,6 +170,9 @@ class DerivationTextPrinter(_Ordered, StrPrinter):
     def _print_Symbol(self, expr):
         return expr.name
 
+    def _print_Abs(self, expr):
+        return "|%s|" % self._print(expr.args[0])
+
     def _print_IndexedBase(self, expr):
         return str(expr.label)
 

@@ -38,6 +38,7 @@ class Definitions:
         wanted |= set().union(*[used for _, _, used in self.table.values()])
         shown = {n for n in candidates if notation.names.get(n) in wanted}
         shown |= _named_ancestors(shown, candidates)
+        shown |= _shared_reductions(shown, candidates)
         inline = frozenset(n for n in candidates if n not in shown)
         for node in candidates:
             if node in shown:
@@ -71,6 +72,21 @@ class Definitions:
                 need.add(name)
                 todo += list(self.table[name][2])
         return [self.table[n][:2] for n in self.order if n in need]
+
+
+def _shared_reductions(shown, candidates):
+    """Reductions that keep a dim (batch statistics such as mu_j = sum_i X_ij / N and the
+    variance v_j) upstream of shown nodes: named, as a textbook names them, rather than
+    their sums written out inside other definitions."""
+    allowed, out, stack, seen = set(candidates), set(), list(shown), set()
+    while stack:
+        for x in stack.pop().inputs:
+            if x in allowed and x not in seen:
+                seen.add(x)
+                if x.op in ("sum", "mean", "max", "logsumexp") and x.dims:
+                    out.add(x)
+                stack.append(x)
+    return out
 
 
 def _named_ancestors(shown, candidates):

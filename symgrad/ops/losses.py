@@ -202,11 +202,20 @@ def _scale_all(g, x):
     return g / count(x.dims) if x.dims else g
 
 
+def _bce_logits_local(ctx, node, k, idx_out, idx_in):
+    """d/dz_i mean(softplus(z) - t z) = (sigma_i - t_i) / N, with sigma_i by name."""
+    z, t = node.inputs
+    n = sp.Mul(*[ctx.size(d) for d in z.dims])
+    if k == 1:
+        return -ctx.ref(z, idx_in) / n
+    return (ctx.aux("sigma", apply("sigmoid", z), idx_in) - ctx.ref(t, idx_in)) / n
+
+
 register(OpDef(
     "bce_logits", "loss", _bce_infer("binary_cross_entropy"), _bce_logits_element, _np_bce_logits,
     (lambda g, y: (apply("sigmoid", y.inputs[0]) - y.inputs[1]) * _scale_all(g, y.inputs[0]),
      lambda g, y: -y.inputs[0] * _scale_all(g, y.inputs[0])),
-    label="BCE(logits)",
+    label="BCE(logits)", local=_bce_logits_local,
     # A mean over all elements of a fused elementwise term: one loop, no buffers.
     code={"reduce": "mean", "element": "(_sg_softplus({0}) - {1} * {0})",
           "helpers": {"_sg_softplus": HELPERS["_sg_softplus"]}}))
