@@ -172,13 +172,32 @@ def _infer(op):
     return infer
 
 
-def _param_values(op, values):
-    """``values`` (parameter name -> number) checked, with the defaults filled in."""
+def _param_values(op, values, symbols=False):
+    """``values`` (parameter name -> number, or real SymPy symbol if ``symbols``) checked,
+    with the defaults filled in."""
     unknown = set(values) - set(op.params)
     if unknown:
         raise DeclarationError(f"{op.name}: unknown parameter(s) {sorted(unknown)}; "
                                f"it takes {sorted(op.params) or 'none'}")
-    return {p: _real(values.get(p, d), f"{op.name}: {p}") for p, d in op.params.items()}
+    out = {}
+    for p, default in op.params.items():
+        v = values.get(p, default)
+        if symbols and isinstance(v, sp.Symbol):
+            if v.is_real is not True:
+                raise DeclarationError(f"{op.name}: {p}={v} must be a real symbol "
+                                       f"(sp.Symbol({v.name!r}, real=True))")
+            out[p] = v
+        else:
+            out[p] = _real(v, f"{op.name}: {p}")
+    return out
+
+
+def _inline_call(op, x, values):
+    """``op`` at ``x`` with a SymPy-symbol parameter: its body spelled with graph ops."""
+    from symgrad.ops.inline import inline
+    vals = _param_values(op, values, symbols=True)
+    env = {_ARG: x, **{param_symbol(p): v for p, v in vals.items()}}
+    return inline(op.expr, env, f"{op.name}({', '.join(f'{p}={v}' for p, v in vals.items())})")
 
 
 def _element(op):
@@ -245,13 +264,15 @@ def _sympy_class(op):
         return self.args[0].is_real
 
     def text(self, printer):
-        params = "".join(f", {p}={_short(v)}" for p, v in zip(op.params, self.args[1:]))
+        params = "".join(f", {p}={_short(v) if v.is_Number else printer._print(v)}"
+                         for p, v in zip(op.params, self.args[1:]))
         return f"{op.display}({printer._print(self.args[0])}{params})"
 
     def latex(self, printer):
         stem = r"\operatorname{%s}" % op.base.replace("_", r"\_")
         primes = "'" * op.order if op.order <= 3 else "^{(%d)}" % op.order
-        params = "".join(f"; {_short(v)}" for v in self.args[1:])
+        params = "".join(f"; {_short(v) if v.is_Number else printer._print(v)}"
+                         for v in self.args[1:])
         return r"%s%s\left(%s%s\right)" % (stem, primes, printer._print(self.args[0]), params)
 
     def numeric(x, *values):                    # float -> float, for formula interpreters
@@ -282,12 +303,16 @@ def user_function(op):
         return op.user
 
     def fn(x, **values):
+        symbolic = any(isinstance(v, sp.Symbol) for v in values.values())
+        if isinstance(x, Node) and symbolic:
+            return _inline_call(op, x, values)
         if isinstance(x, Node):
             return apply(op.name, x, **values)      # parameters checked by the op's infer
-        vals = _param_values(op, values)
+        vals = _param_values(op, values, symbols=True)
         if isinstance(x, sp.Expr) or (isinstance(x, numbers.Real) and not isinstance(x, bool)):
             arg = x if isinstance(x, sp.Expr) else B.as_expr(x, op.name)
-            return op.func(arg, *[sp.Float(v) for v in vals.values()])
+            return op.func(arg, *[v if isinstance(v, sp.Symbol) else sp.Float(v)
+                                  for v in vals.values()])
         raise DeclarationError(f"{op.name}: expected a symgrad node or a SymPy expression, "
                                f"got {x!r}")
 

@@ -31,7 +31,6 @@ from sympy.codegen.cfunctions import log1p as sp_log1p
 from symgrad.errors import DeclarationError
 from symgrad.graph.node import Node, apply
 from symgrad.graph.registry import OpDef, register
-from symgrad.ops import api
 from symgrad.ops import functions as F
 from symgrad.ops._shape import unary_infer
 from symgrad.ops.body import as_expr, _np_erf
@@ -130,18 +129,15 @@ def huber(pred, target, delta=1.0):
     ``torch.nn.functional.huber_loss(pred, target, delta=delta)`` (reduction "mean").
 
     On SymPy scalars it returns h(pred - target) (one element, no mean). ``delta`` may be
-    a real SymPy symbol (a hyperparameter bound at run time): the loss is then written
-    with ``sg.where`` and the derivation shows delta.
+    a real SymPy symbol (a hyperparameter bound at run time): the Huber function is then
+    written with ``sg.where`` (see :mod:`symgrad.ops.inline`) and derivations show delta.
     """
-    nodes = isinstance(pred, Node) or isinstance(target, Node)
-    if nodes and isinstance(delta, sp.Symbol) and delta.is_real:
-        r = pred - target
-        inside = api.abs(r) <= delta
-        return api.mean(api.where(inside, 0.5 * r ** 2, delta * (api.abs(r) - 0.5 * delta)))
-    if not isinstance(delta, numbers.Real) or isinstance(delta, bool) or not delta > 0:
+    symbolic = isinstance(delta, sp.Symbol)
+    if not symbolic and (not isinstance(delta, numbers.Real) or isinstance(delta, bool)
+                         or not delta > 0):
         raise DeclarationError(f"huber: delta must be a positive number or a real SymPy "
                                f"symbol, got {delta!r}")
-    if nodes:
+    if isinstance(pred, Node) or isinstance(target, Node):
         return apply("mean", huber_function(pred - target, delta=delta))
     return huber_function(as_expr(pred, "huber") - as_expr(target, "huber"), delta=delta)
 

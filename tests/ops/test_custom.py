@@ -315,3 +315,34 @@ def test_printed_helper_agrees_with_the_interpreter(expr, derivative):
     interpreted = np.broadcast_to(B.numpy_value(expr, {_X: xs}), xs.shape)
     np.testing.assert_allclose(printed, interpreted, rtol=1e-12, atol=1e-12, equal_nan=True,
                                err_msg=str(expr))
+
+
+def test_symbolic_parameters_inline_the_body(rng):
+    """A real SymPy symbol as a parameter (a hyperparameter): the body is written with
+    where/comparisons, with the same values and gradients as the number."""
+    a = sp.Symbol("a", positive=True)
+    z = sg.param("z", ("N",))
+    x = rng.normal(size=7)
+    for f, p in ((sg.leaky_relu, "slope"), (sg.elu, "alpha")):
+        sym, num = sg.sum(f(z, **{p: a}) ** 2), sg.sum(f(z, **{p: 0.3}) ** 2)
+        got = sg.evaluate([sym, sg.gradients(sym, [z])[0]], {"z": x, "a": 0.3})
+        want = sg.evaluate([num, sg.gradients(num, [z])[0]], {"z": x})
+        np.testing.assert_allclose(got[0], want[0], rtol=1e-14)
+        np.testing.assert_allclose(got[1], want[1], rtol=1e-14)
+        assert "a" in str(sg.derive(sym, z).update_rule()).split("<-")[1]
+    assert str(sg.leaky_relu(sp.Symbol("x"), slope=a)) == "leaky_relu(x, slope=a)"
+    with pytest.raises(DeclarationError, match="must be a real symbol"):
+        sg.leaky_relu(z, slope=sp.Symbol("c"))
+
+
+@pytest.mark.slow
+def test_symbolic_parameter_is_a_run_time_input_of_the_compiled_model(rng):
+    a = sp.Symbol("a", positive=True)
+    X, t, w = sg.tensor("X", ("N", "d")), sg.tensor("t", ("N",)), sg.param("w", ("d",))
+    loss = sg.huber(sg.leaky_relu(X @ w, slope=a), t, delta=0.5)
+    fn = sg.compile(loss, params=[w])
+    data, p = {"X": rng.normal(size=(6, 3)), "t": rng.normal(size=6)}, {"w": rng.normal(size=3)}
+    for slope in (0.2, 0.05):          # a new value, the same module
+        want = sg.evaluate([loss, sg.gradients(loss, [w])[0]], {**p, **data, "a": slope})
+        np.testing.assert_allclose(fn.loss(p, **data, a=slope), want[0], rtol=1e-12)
+        np.testing.assert_allclose(fn.grad(p, **data, a=slope)["w"], want[1], rtol=1e-12)
