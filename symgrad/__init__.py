@@ -19,6 +19,7 @@ from symgrad.diff.reverse import gradients
 from symgrad.diff.scalar import grad, scalars
 from symgrad.explain import Derivation, derive
 from symgrad.explain.backprop import backprop
+from symgrad.explain.hessian import hessian
 
 __version__ = "0.1.0"
 
@@ -55,5 +56,5 @@ __all__ = [
     "silu", "sin", "square",
     "cross_entropy", "exp", "hinge", "l1", "l2", "log", "log_softmax", "logsumexp", "max", "mean",
     "mse", "relu", "sigmoid", "softmax", "softplus", "sqrt", "sse", "sum", "tanh", "check_grad",
-    "gradients", "grad", "scalars", "Derivation", "derive", "backprop", *_LAZY,
+    "gradients", "grad", "scalars", "Derivation", "derive", "backprop", "hessian", *_LAZY,
 ]

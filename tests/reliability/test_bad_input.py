@@ -19,6 +19,7 @@ import pytest
 import symgrad as sg
 from symgrad.errors import DataError, DeclarationError, DimError
 from symgrad.graph import topo_order
+from tests.reliability._argument_rows import argument_rows
 from tests.reliability._support import (C, D, N, api, classifier, cls_data, need, no_work,
                                         reg_data, regression, split)
 
@@ -371,8 +372,10 @@ def _fit_rows(model_key, needs, suffix):
 
 
 FIT = _fit_rows("ref_reg", ("fit",), "") + _fit_rows("compiled_reg", ("fit", "compile"), "-compiled")
+# every entry point's plain arguments (flags, seeds, choices, dtypes, estimators, the CLI)
+ARGUMENTS = argument_rows(Row, _fit)
 
-ROWS = DECLARE + EVALUATE + CHECK + DERIVE + COMPILE + FIT
+ROWS = DECLARE + EVALUATE + CHECK + DERIVE + COMPILE + FIT + ARGUMENTS
 
 
 def _param(row):

@@ -1,0 +1,335 @@
+"""``sg.hessian``: second derivatives in index notation, as a lecture writes them.
+
+The gradient of :func:`symgrad.derive` is already in the lecture's terms
+(``sum_i (sigma_i - t_i) X_ij / N + 2 lambda w_j``, with ``sigma_i`` defined in a
+where-block). Its derivative with respect to ``w_k`` is taken the way one does on a
+blackboard: SymPy differentiates the formula, each auxiliary is differentiated through
+its definition (the chain rule, one auxiliary at a time: ``d sigma_i / d w_k =
+sigma_i (1 - sigma_i) X_ik``), the Kronecker deltas are summed away, and the
+auxiliaries are read back in. So logistic regression gives
+``sum_i sigma_i (1 - sigma_i) X_ij X_ik / N + 2 lambda delta_jk``; its matrix form
+(``form="matrix"``) is ``X^T diag(sigma (1 - sigma)) X / N + 2 lambda I``.
+
+The numeric Hessian (``symgrad.diff.hessian``, reverse mode over the backward graph)
+is independent of this one; tests evaluate these formulas against it.
+"""
+import itertools
+
+import numpy as np
+import sympy as sp
+
+from symgrad.diff.index_eval import eval_index_expr
+from symgrad.diff.sums import collapse
+from symgrad.explain.derivation import Derivation
+from symgrad.explain.printing import DerivationLatexPrinter, DerivationTextPrinter
+from symgrad.explain.rules import where_latex, where_text
+from symgrad.explain.where import needed
+
+_SPARE_LETTERS = "klmnpqrsuvabcefgh"
+
+
+class _Text(DerivationTextPrinter):
+    """The derivation's printer; a Kronecker delta of two indices reads ``delta_jk``."""
+
+    def _print_KroneckerDelta(self, expr):
+        return "delta_" + "".join(self._print(a) for a in expr.args)
+
+
+class _Latex(DerivationLatexPrinter):
+    def _print_KroneckerDelta(self, expr, exp=None):
+        text = r"\delta_{%s}" % " ".join(self._print(a) for a in expr.args)
+        return text if exp is None else r"%s^{%s}" % (text, exp)
+
+
+def to_text(expr, ranks=None):
+    return _Text({"ranks": ranks}).doprint(expr)
+
+
+def to_latex(expr, ranks=None):
+    return _Latex({"ranks": ranks}).doprint(expr)
+
+
+def hessian(loss, params, form="index"):
+    """The symbolic Hessian of ``loss``: one block ``d2L / dp dq`` per pair of params.
+
+    ``form="matrix"`` gives the same blocks in matrix notation (a
+    :class:`~symgrad.explain.hessian_matrix.MatrixHessian`) where one exists.
+    """
+    if form not in ("index", "matrix"):
+        raise ValueError(f"hessian form must be 'index' or 'matrix', got {form!r}")
+    hes = Hessian(loss, params)
+    return hes.matrix() if form == "matrix" else hes
+
+
+class Hessian:
+    """Second derivatives of ``loss`` in index notation, with the where-block they use."""
+
+    def __init__(self, loss, params):
+        self.derivation = der = Derivation(loss, params)
+        self.params = der.params
+        self._single = len(self.params) == 1
+        self.notation, self.ranks = der.notation, der.ranks
+        self._pairs = list(der.where.items())
+        self._letters = _Letters(self._taken_letters())
+        self.first = {p: [self.notation.index(d) for d in p.dims] for p in self.params}
+        # the second derivative's indices: fresh letters (w_j, w_k), one per dim of q
+        self.second = {p: [self._letters.next() for _ in p.dims] for p in self.params}
+        self.blocks = {}
+        for i, p in enumerate(self.params):
+            for q in self.params[i:]:
+                self.blocks[p.name, q.name] = self._block(p, q)
+
+    # -- derivation ----------------------------------------------------------------------
+    def _taken_letters(self):
+        taken = {str(s) for e in [*self.derivation.gradients.values(),
+                                  *(x for pair in self._pairs for x in pair)]
+                 for s in sp.sympify(e).free_symbols | _bound(e)}
+        taken |= {self.notation.letter(d) for n in self.derivation.forward for d in n.dims}
+        return taken
+
+    def element(self, p, idx):
+        """The SymPy element of param ``p`` at indices ``idx`` (``w[k]``, or ``b``)."""
+        sym = self.notation.symbol(p, dict(zip(p.dims, idx))) if p.dims else \
+            self.notation.symbol(p, {})
+        return sym
+
+    def _block(self, p, q):
+        grad = self.derivation.gradients[p.name]
+        target = self.element(q, self.second[q])
+        rules = _Chain(self._pairs, self._letters, self._index_sizes())
+        return rules.tidy(rules.total(grad, target))
+
+    def _index_sizes(self):
+        return {self.notation.index(d, primes): self.notation.size(d)
+                for n in self.derivation.forward for d in n.dims for primes in range(3)}
+
+    # -- results ---------------------------------------------------------------------------
+    def block(self, p, q):
+        """``d2L / dp dq`` in index notation (p's indices first)."""
+        names = [x if isinstance(x, str) else x.name for x in (p, q)]
+        if tuple(names) in self.blocks:
+            return self.blocks[tuple(names)]
+        known = [n.name for n in self.params]
+        if not all(n in known for n in names):
+            raise KeyError(f"{names} are not both among the params {known}")
+        p_node, q_node = (self.params[known.index(n)] for n in names)
+        swap = {a: b for a, b in zip(self.first[q_node] + self.second[p_node],
+                                     self.second[q_node] + self.first[p_node])}
+        return self.blocks[names[1], names[0]].xreplace(swap)      # symmetric
+
+    @property
+    def hessian(self):
+        """The one block of a single param (else the dict of blocks)."""
+        return next(iter(self.blocks.values())) if self._single else dict(self.blocks)
+
+    @property
+    def where(self):
+        """The definitions the blocks use (``sigma_i = sigmoid(...)``), in order."""
+        return needed(sp.Add(*self.blocks.values()), self._pairs)
+
+    def expanded(self, p=None, q=None):
+        """The block(s) with every auxiliary substituted: only data, params,
+        hyperparameters and dim sizes remain."""
+        where = self.derivation.where
+        if p is None and not self._single:
+            return {k: where.expand(v) for k, v in self.blocks.items()}
+        p = p or self.params[0].name
+        return where.expand(self.block(p, q or p))
+
+    def matrix(self):
+        """The blocks in matrix notation (``X^T diag(sigma (1 - sigma)) X / N + ...``)."""
+        from symgrad.explain.hessian_matrix import MatrixHessian
+        return MatrixHessian(self)
+
+    def lhs(self, p, q, latex=False):
+        def d(node, idx):
+            e = self.element(node, idx)
+            return (r"\partial " + to_latex(e, self.ranks)) if latex else "d" + to_text(e, self.ranks)
+        top = r"\partial^2 L" if latex else "d2L"
+        bottom = d(p, self.first[p]) + " " + d(q, self.second[q])
+        return r"\frac{%s}{%s}" % (top, bottom) if latex else f"{top}/{bottom}"
+
+    def _rows(self, latex):
+        by_name = {n.name: n for n in self.params}
+        show = to_latex if latex else to_text
+        rows = []
+        for (pn, qn), expr in self.blocks.items():
+            lhs = self.lhs(by_name[pn], by_name[qn], latex)
+            rows.append(f"{lhs} {'&=' if latex else '='} {show(expr, self.ranks)}")
+        return rows
+
+    def to_text(self):
+        return "\n".join(self._rows(False) + where_text(self.where, self.ranks))
+
+    __str__ = to_text
+
+    def __repr__(self):
+        return f"<Hessian of L w.r.t. ({', '.join(p.name for p in self.params)}): " \
+               f"{len(self.blocks)} blocks>"
+
+    def to_latex(self):
+        rows = self._rows(True) + where_latex(self.where, self.ranks)
+        return "\\begin{aligned}\n" + " \\\\\n".join(rows) + "\n\\end{aligned}"
+
+    def _repr_latex_(self):
+        return "$$" + self.to_latex() + "$$"
+
+    # -- numbers -----------------------------------------------------------------------------
+    def evaluate(self, data):
+        """The printed blocks at ``data``: ``{(p, q): ndarray p.shape + q.shape}``."""
+        arrays, sizes = self.derivation.symbol_values(data)
+        by_name = {n.name: n for n in self.params}
+        out = {}
+        for (pn, qn) in itertools.product(by_name, by_name):
+            p, q = by_name[pn], by_name[qn]
+            expr = self.block(pn, qn)
+            shape = [sizes[d] for d in p.dims] + [sizes[d] for d in q.dims]
+            idx = self.first[p] + self.second[q]
+            value = np.empty(shape)
+            for pos in np.ndindex(*shape):
+                value[pos] = eval_index_expr(expr, arrays, sizes, dict(zip(idx, pos)))
+            out[pn, qn] = value
+        return out
+
+
+class _Letters:
+    """Index letters no formula of the derivation uses yet."""
+
+    def __init__(self, taken):
+        self.taken = set(taken)
+
+    def next(self):
+        for primes in range(4):
+            for c in _SPARE_LETTERS:
+                name = c + "'" * primes
+                if name not in self.taken:
+                    self.taken.add(name)
+                    return sp.Symbol(name, integer=True)
+        raise RuntimeError("out of index letters")
+
+
+def _bound(expr):
+    return {lim[0] for s in sp.sympify(expr).atoms(sp.Sum) for lim in s.limits}
+
+
+class _Chain:
+    """Total derivatives through where-definitions (the chain rule, one auxiliary at a
+    time), with the deltas summed away and the auxiliaries read back in."""
+
+    def __init__(self, pairs, letters, sizes):
+        self.sizes = sizes      # index symbol -> the size of its dim
+        self.preferred = {}     # size -> the dim's own index (sums over N run over i)
+        for k, n in sizes.items():
+            if "'" not in k.name:
+                self.preferred.setdefault(n, k)
+        self.defs = {_name(lhs): (lhs, rhs) for lhs, rhs in pairs}
+        self.letters = letters
+        self.fold = {}          # a definition at some indices -> the auxiliary there
+
+    def total(self, expr, target, depth=0):
+        if depth > 32:
+            raise RecursionError("where-definitions refer to each other in a cycle")
+        out = sp.diff(expr, target)
+        for aux in _aux_in(expr, self.defs):
+            lhs, rhs = self.defs[_name(aux)]
+            idx = [sp.Dummy("m", integer=True) for _ in getattr(lhs, "indices", ())]
+            at = lhs.base[tuple(idx)] if idx else lhs
+            partial = sp.diff(expr, at)
+            if partial == 0:
+                continue
+            definition = _at(rhs, lhs, idx)
+            self.fold[definition] = at
+            inner = self.total(definition, target, depth + 1)
+            if inner == 0:
+                continue
+            term = partial * self.read_back(inner)
+            for k, old in zip(idx, lhs.indices):
+                term = sp.Sum(term, (k, 0, self.sizes[old] - 1))
+            out += term
+        return collapse(out)
+
+    def read_back(self, expr):
+        return expr.xreplace(self.fold) if self.fold else expr
+
+    def tidy(self, expr):
+        expr = collapse(self.read_back(collapse(expr)))
+        expr = _canonical_dummies(sp.factor_terms(_merge_sums(expr)), self.preferred)
+        return _letters_for_dummies(expr, self.letters)
+
+
+def _canonical_dummies(expr, preferred):
+    """Sums run over their dim's own letter (``sum_i`` for N) where it is not taken."""
+    top = expr.free_symbols
+
+    def rename(s):
+        body, limits = s.function, []
+        for k, lo, hi in s.limits:
+            want = preferred.get(hi + 1)
+            if want is not None and want != k and want not in s.free_symbols | top \
+                    and want not in _bound(body) and lo == 0:
+                body = body.xreplace({k: want})
+                k = want
+            limits.append((k, lo, hi))
+        return sp.Sum(body, *limits)
+    return expr.replace(lambda e: isinstance(e, sp.Sum), rename)
+
+
+def _letters_for_dummies(expr, letters):
+    """Summation indices still internal (Dummy) get readable letters, one per name."""
+    dummies = sorted({k for k in _bound(expr) if isinstance(k, sp.Dummy)}, key=str)
+    return expr.xreplace({k: letters.next() for k in dummies}) if dummies else expr
+
+
+def _merge_sums(expr):
+    """``Sum(a, i) + Sum(b, i)`` (same limits) as ``Sum(a + b, i)``."""
+    terms = sp.Add.make_args(expr)
+    groups, rest = {}, []
+    for t in terms:
+        coeff, sums = sp.S.One, None
+        factors = sp.Mul.make_args(t)
+        found = [f for f in factors if isinstance(f, sp.Sum)]
+        if len(found) == 1:
+            sums = found[0]
+            coeff = sp.Mul(*[f for f in factors if f is not sums])
+            groups.setdefault((sums.limits, coeff), []).append(sums.function)
+        else:
+            rest.append(t)
+    merged = [coeff * sp.Sum(sp.factor_terms(sp.Add(*fs)), *limits)
+              for (limits, coeff), fs in groups.items()]
+    return sp.Add(*merged, *rest)
+
+
+def _name(e):
+    return str(e.base.label) if isinstance(e, sp.Indexed) else str(e)
+
+
+def _aux_in(expr, defs):
+    """The auxiliaries (IndexedBase or scalar symbols with a definition) ``expr`` uses."""
+    seen, out = set(), []
+    for a in sp.sympify(expr).atoms(sp.Indexed, sp.Symbol):
+        if isinstance(a, sp.Symbol) and a.is_integer:
+            continue
+        name = _name(a)
+        if name in defs and name not in seen and \
+                isinstance(a, sp.Indexed) == isinstance(defs[name][0], sp.Indexed):
+            seen.add(name)
+            out.append(defs[name][0])
+    return out
+
+
+def _at(rhs, lhs, idx):
+    """The definition ``rhs`` of ``lhs`` at the indices ``idx``, its summation indices
+    renamed to fresh ones (so none is captured by the formula it goes into)."""
+    rhs = rhs.replace(lambda e: isinstance(e, sp.Sum), _fresh_sum)
+    if not idx:
+        return rhs
+    return rhs.xreplace(dict(zip(lhs.indices, idx)))
+
+
+def _fresh_sum(s):
+    body, limits = s.function, []
+    for k, lo, hi in s.limits:
+        new = sp.Dummy(k.name, integer=True)
+        body = body.xreplace({k: new})
+        limits.append((new, lo, hi))
+    return sp.Sum(body, *limits)

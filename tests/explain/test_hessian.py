@@ -1,0 +1,89 @@
+"""sg.hessian: the symbolic Hessian in the lecture's terms, its matrix form, and the
+printed formulas evaluated against the numeric Hessian (reverse over reverse)."""
+import numpy as np
+import pytest
+import sympy as sp
+
+import symgrad as sg
+from symgrad.diff.hessian import hessian_values
+from symgrad.explain.matrix import MatrixFormError
+from tests.diff.test_hessian import CORPUS
+
+LAM = sp.Symbol("lambda", positive=True)
+
+
+def _logistic(bias=False):
+    X, t, w = sg.tensor("X", ("N", "d")), sg.tensor("t", ("N",)), sg.param("w", ("d",))
+    b = sg.param("b")
+    z = X @ w + b if bias else X @ w
+    loss = sg.binary_cross_entropy(sg.sigmoid(z), t) + LAM * sg.l2(w)
+    return loss, ([w, b] if bias else w)
+
+
+def test_logistic_regression_hessian_in_sigma_form():
+    loss, w = _logistic()
+    hes = sg.hessian(loss, w)
+    assert str(hes) == (
+        "d2L/dw_j dw_k = sum_i sigma_i (1 - sigma_i) X_ij X_ik / N + 2 lambda delta_jk\n"
+        "  where sigma_i = sigmoid(sum_j w_j X_ij)")
+    assert hes.to_latex() == (
+        "\\begin{aligned}\n"
+        "\\frac{\\partial^2 L}{\\partial w_{j} \\partial w_{k}} &= \\frac{\\sum_{i} \\sigma_{i} "
+        "\\left(1 - \\sigma_{i}\\right) X_{ij} X_{ik}}{N} + 2 \\lambda \\delta_{j k} \\\\\n"
+        "\\text{where } \\sigma_{i} &= \\sigma\\left(\\sum_{j} w_{j} X_{ij}\\right)\n"
+        "\\end{aligned}")
+
+
+def test_logistic_regression_hessian_in_matrix_form():
+    loss, w = _logistic()
+    m = sg.hessian(loss, w, form="matrix")
+    assert str(m) == ("d2L/dw dw = X^T diag(sigma (1 - sigma)) X / N + 2 lambda I\n"
+                      "  where sigma = sigmoid(X w)")
+    assert r"X^{\top} \operatorname{diag}\left(\sigma \odot \left(1 - \sigma\right)\right) X" \
+        in m.to_latex()
+    assert str(sg.hessian(*_logistic(bias=True), form="matrix")).splitlines()[1:3] == [
+        "d2L/dw db = X^T (sigma * (1 - sigma)) / N",
+        "d2L/db db = 1^T (sigma * (1 - sigma)) / N"]
+
+
+def test_expanded_leaves_only_data_params_and_hyperparameters():
+    loss, w = _logistic()
+    expanded = sg.hessian(loss, w).expanded()
+    names = {str(s.base.label) for s in expanded.atoms(sp.Indexed)}
+    assert names == {"X", "w"}
+    assert {str(s) for s in expanded.free_symbols if not s.is_integer} >= {"lambda"}
+    assert "sigma" not in str(expanded)
+
+
+def test_every_block_of_several_params():
+    loss, params = _logistic(bias=True)
+    hes = sg.hessian(loss, params)
+    assert set(hes.blocks) == {("w", "w"), ("w", "b"), ("b", "b")}
+    assert str(hes).splitlines()[1:3] == ["d2L/dw_j db = sum_i sigma_i (1 - sigma_i) X_ij / N",
+                                          "d2L/db db = sum_i sigma_i (1 - sigma_i) / N"]
+    j, k = (sp.Symbol(c, integer=True) for c in "jk")
+    # symmetric: d2L/db dw_k is d2L/dw_j db at j = k (w's second index is k)
+    assert hes.block("b", "w") == hes.block("w", "b").xreplace({j: k})
+    with pytest.raises(KeyError, match="params"):
+        hes.block("w", "X")
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n.startswith("mlp")
+                                  else n for n in sorted(CORPUS)])   # a net: many elements
+def test_printed_blocks_equal_the_numeric_hessian(name):
+    """The formulas as printed, evaluated, against reverse mode over the backward graph."""
+    loss, params, data = CORPUS[name]()
+    hes = sg.hessian(loss, params)
+    got, want = hes.evaluate(data), hessian_values(loss, params, data)
+    for key in want:
+        np.testing.assert_allclose(got[key], want[key], rtol=1e-10, atol=1e-12,
+                                   err_msg=f"{name} {key}")
+
+
+def test_no_matrix_form_is_a_clear_error():
+    X, W = sg.tensor("X", ("N", "d")), sg.param("W", ("d", "C"))
+    loss = sg.sum(sg.tanh(X @ W) ** 2)
+    with pytest.raises(MatrixFormError, match=r"\(W, W\).*four|4 indices"):
+        sg.hessian(loss, W, form="matrix")
+    with pytest.raises(ValueError, match="'index' or 'matrix'"):
+        sg.hessian(loss, W, form="tensor")
