@@ -43,6 +43,47 @@ def _expand(n, x, sizes):
     return view * anp.ones([sizes[d] for d in dims])
 
 
+def _al(n, k, x):
+    """Input k of elementwise node n, laid out along n's dims (operands align by name)."""
+    src, dims = n.inputs[k].dims, n.dims
+    if src == dims or not src:
+        return x
+    present = [d for d in dims if d in src]
+    x = anp.transpose(x, [src.index(d) for d in present])
+    return anp.reshape(x, [x.shape[present.index(d)] if d in src else 1 for d in dims])
+
+
+def _take(n, s, y):
+    at = n.inputs[0].dims.index(n.attrs["dim"])
+    rest = n.dims
+    lab = np.asarray(y)
+    src = n.inputs[1].dims
+    lab = np.transpose(lab, [src.index(d) for d in rest if d in src]) if lab.ndim else lab
+    lab = np.reshape(lab, [lab.shape[[d for d in rest if d in src].index(d)] if d in src else 1
+                           for d in rest]) if rest else lab
+    lab = np.broadcast_to(lab, [s.shape[n.inputs[0].dims.index(d)] for d in rest])
+    moved = anp.moveaxis(s, at, -1)
+    flat = anp.reshape(moved, (-1, moved.shape[-1]))
+    picked = flat[np.arange(flat.shape[0]), lab.reshape(-1)]
+    return anp.reshape(picked, lab.shape)
+
+
+def _onehot(n, y, sizes):
+    return (np.asarray(y)[..., None] == np.arange(sizes[n.attrs["dim"]])).astype(float)
+
+
+def _elementwise(n, a):
+    """Name-aligned elementwise ops (binary and where)."""
+    x = [_al(n, k, v) for k, v in enumerate(a)]
+    return {
+        "add": lambda: x[0] + x[1], "sub": lambda: x[0] - x[1], "mul": lambda: x[0] * x[1],
+        "div": lambda: x[0] / x[1],
+        "less": lambda: (x[0] < x[1]) * 1.0, "less_equal": lambda: (x[0] <= x[1]) * 1.0,
+        "where": lambda: anp.where(x[0] != 0, x[1], x[2]),
+        "maximum": lambda: anp.maximum(x[0], x[1]), "minimum": lambda: anp.minimum(x[0], x[1]),
+    }[n.op]()
+
+
 def to_autograd(node, env, sizes):
     """``node``'s value with autograd.numpy; ``env`` maps leaf names to arrays.
 
@@ -55,8 +96,12 @@ def to_autograd(node, env, sizes):
         cache[n] = {
             "input": lambda: env[n.name], "param": lambda: env[n.name],
             "const": lambda: n.attrs["value"],
-            "add": lambda: a[0] + a[1], "sub": lambda: a[0] - a[1], "mul": lambda: a[0] * a[1],
-            "div": lambda: a[0] / a[1], "neg": lambda: -a[0],
+            **{op: (lambda: _elementwise(n, a)) for op in (
+                "add", "sub", "mul", "div", "less", "less_equal", "where", "maximum",
+                "minimum")},
+            "neg": lambda: -a[0],
+            "take": lambda: _take(n, a[0], a[1]), "onehot": lambda: _onehot(n, a[0], sizes),
+            "relabel": lambda: a[0],
             "pow": lambda: a[0] ** n.attrs["exponent"],
             "exp": lambda: anp.exp(a[0]), "log": lambda: anp.log(a[0]),
             "clog": lambda: anp.maximum(anp.log(a[0]), -100.0),
