@@ -119,7 +119,7 @@ class UpdateRule:
         self._ranks = ranks
 
     def rhs_text(self, printer):
-        step = self.step
+        step = _model_first(self.step, self._ranks)
         if step.could_extract_minus_sign():
             return f"{printer(self.lhs, self._ranks)} - {printer(-step, self._ranks)}"
         return f"{printer(self.lhs, self._ranks)} + {printer(step, self._ranks)}"
@@ -141,6 +141,38 @@ class UpdateRule:
 
     def _repr_latex_(self):
         return "$$" + self.to_latex() + "$$"
+
+
+def _model_first(step, ranks):
+    """``+ alpha sum_i (Y_ik - p_ik) X_ij`` as ``- alpha sum_i (p_ik - Y_ik) X_ij``: in a
+    difference of a model quantity and data inside the rule's sum, the model's comes
+    first, as textbooks write ``p - y`` and ``sigma - t`` (same value, display only)."""
+    if not isinstance(step, sp.Mul):
+        return step
+    factors = list(step.args)
+    for k, f in enumerate(factors):
+        if isinstance(f, sp.Sum):
+            inner = list(sp.Mul.make_args(f.function))
+            for m, g in enumerate(inner):
+                if _data_first(g, ranks):
+                    inner[m] = -g
+                    factors[k] = sp.Sum(sp.Mul(*inner), *f.limits)
+                    return -sp.Mul(*factors)
+    return step
+
+
+def _data_first(add, ranks):
+    """A two-term difference whose positive term is data and negative term a model node."""
+    if not isinstance(add, sp.Add) or len(add.args) != 2:
+        return False
+    pos = [a for a in add.args if not a.could_extract_minus_sign()]
+    neg = [a for a in add.args if a.could_extract_minus_sign()]
+    if len(pos) != 1 or len(neg) != 1:
+        return False
+    if not names_in(pos[0]) or not names_in(neg[0]):
+        return False                       # 1 - sigma_i stays as it is
+    rank = lambda e: min((ranks.get(n, 1e9) for n in names_in(e)), default=1e9)  # noqa: E731
+    return rank(pos[0]) > rank(-neg[0])
 
 
 class UpdateRules(list):

@@ -141,8 +141,8 @@ def bishop_regression():
 TEXTBOOK = {
     bce_sum: "w_j <- w_j - alpha sum_i (sigma_i - t_i) X_ij",
     bce_mean_sigmoid_twice: "w_j <- w_j - alpha sum_i (sigma_i - t_i) X_ij / N",
-    softmax_ce_by_hand: "W_jk <- W_jk + alpha sum_i (Y_ik - p_ik) X_ij / N",
-    softmax_ce_onehot_labels: "W_jk <- W_jk + alpha sum_i (Y_ik - p_ik) X_ij / N",
+    softmax_ce_by_hand: "W_jk <- W_jk - alpha sum_i (p_ik - Y_ik) X_ij / N",
+    softmax_ce_onehot_labels: "W_jk <- W_jk - alpha sum_i (p_ik - Y_ik) X_ij / N",
     poisson_two_terms: "w_j <- w_j - alpha sum_i (e_i - t_i) X_ij",
     gaussian_learned_variance: "w_j <- w_j + alpha e sum_i delta_i X_ij\n"
                                "s <- s - alpha (N - e sum_i delta_i^2)",
