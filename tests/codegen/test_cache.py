@@ -53,7 +53,7 @@ def test_second_process_loads_from_cache(tmp_path):
     second = run_process(tmp_path)
     assert second["path"] == first["path"] and second["value"] == first["value"]
     assert second["hits"] >= 1 and second["misses"] == 0       # nothing recompiled
-    assert second["seconds"] < first["seconds"]
+    # (no timing assertion: hits and misses prove the load; seconds drift under load)
 
 
 def test_module_file_is_named_by_content_and_rewritten_if_damaged(tmp_path):
