@@ -40,3 +40,11 @@ def test_formulas_example_prints_what_the_readme_shows(capsys):
     exec(compile(code, "README.md", "exec"), namespace)  # the README's own example code
     assert capsys.readouterr().out.strip() == shown.strip()
     assert namespace["hist"].params["w"].shape == (3,)
+
+
+def test_textbook_example_prints_what_the_readme_shows(capsys):
+    text = (ROOT / "README.md").read_text()
+    section = text.split("## Hand-written losses, textbook rules", 1)[1].split("\n## ", 1)[0]
+    code, shown = re.findall(r"```(?:python|text)\n(.+?)\n```", section, re.S)[:2]
+    exec(compile(code, "README.md", "exec"), {})  # the README's own example code
+    assert capsys.readouterr().out.strip() == shown.strip()
