@@ -116,10 +116,11 @@ def _check_nonempty(leaves, sizes):
 def _check_labels(order, arrays, sizes):
     """Integer labels must index a class: 0 <= y < size of the class dim."""
     for node in order:
-        if node.op not in ("cross_entropy", "onehot"):
+        if node.op not in ("cross_entropy", "onehot", "take"):
             continue
-        labels = node.inputs[1] if node.op == "cross_entropy" else node.inputs[0]
+        labels = node.inputs[0] if node.op == "onehot" else node.inputs[1]
         dim = node.attrs["classes"] if node.op == "cross_entropy" else node.attrs["dim"]
+        dim = base(dim)
         if labels.dtype != INT or labels not in arrays or dim not in sizes:
             continue
         y = arrays[labels]

@@ -141,6 +141,20 @@ DECLARE = [
 
 # -- sg.evaluate -------------------------------------------------------------------------------
 EVALUATE = [
+    Row("eval-take-label-out-of-range", lambda e: sg.evaluate(
+        sg.take(_tensor("S", ("N", "C")), _tensor("y", ("N",), int), axis="C"),
+        {"S": np.ones((3, 4)), "y": [0, 1, 4]}), DataError,
+        r"labels 'y' contain 4, outside the 4 classes of dim 'C'"),
+    Row("eval-hinge-label-negative", lambda e: sg.evaluate(
+        sg.hinge(_tensor("S", ("N", "C")), _tensor("y", ("N",), int)),
+        {"S": np.ones((3, 4)), "y": [0, -1, 2]}), DataError, r"labels 'y' contain -1"),
+    Row("eval-onehot-rows", lambda e: sg.evaluate(
+        _tensor("S", ("N", "C")) * sg.tensor("Y", ("N", "C"), onehot="C"),
+        {"S": np.ones((2, 2)), "Y": np.ones((2, 2))}), DataError,
+        r"tensor 'Y' is declared one-hot along 'C'"),
+    Row("eval-missing-hyperparameter", lambda e: sg.evaluate(
+        _tensor("S", ("N",)) * sp.Symbol("lambda"), {"S": np.ones(2)}), DataError,
+        r"missing hyperparameter 'lambda'"),
     Row("eval-wrong-ndim", lambda e: sg.evaluate(REG, _reg(X=np.ones(N))), DimError,
         r"'X' has dims \('N', 'd'\) \(2-D\) but got an array of shape \(5,\)"),
     Row("eval-dim-size-clash", lambda e: sg.evaluate(REG, _reg(t=np.ones(N + 1))), DimError,
