@@ -8,7 +8,9 @@ lr 0.1, 20 epochs, the same initial parameters and batch order), compiled by sym
 the swish one uses ``sg.elementwise("swish", lambda x: x * sg.sigmoid(x))``. The
 expected extra cost is its exps: each step evaluates a sigmoid twice per hidden unit
 and row (forward, and in swish' on the backward pass); the "exp budget" row times
-exactly that many stable sigmoids in a compiled loop. Warm calls are interleaved
+exactly that many stable sigmoids in a compiled loop. The same network with swish
+spelled as graph ops, ``z * sg.sigmoid(z)``, shows what sharing one sigmoid between the
+forward and backward passes (the code generator's CSE) saves. Warm calls are interleaved
 (bench.timing). Writes bench/results/formulas.json. Not a test: nothing is asserted.
 """
 import argparse
@@ -84,11 +86,14 @@ def main(argv=None):
     args = ap.parse_args(argv)
     wl = make_w3()
     res = time_trainers({"relu": trainer(sg.relu), "swish": trainer(swish),
+                         "swish_ops": trainer(lambda z: z * sg.sigmoid(z)),
                          "relu_sum": trainer(sg.relu, contraction=True)}, wl, args.repeats)
     budget = exp_budget(wl, 64, args.repeats)
     relu, sw = res["relu"].train_s, res["swish"].train_s
     rows = {"relu_s": relu, "swish_s": sw, "swish_over_relu": sw / relu, "exp_budget_s": budget,
             "swish_over_relu_plus_exps": sw / (relu + budget),
+            "swish_ops_s": res["swish_ops"].train_s,
+            "swish_ops_over_relu": res["swish_ops"].train_s / relu,
             "sum_of_product_s": res["relu_sum"].train_s,
             "sum_of_product_over_matmul": res["relu_sum"].train_s / relu,
             "relu_final_loss": res["relu"].final_loss, "swish_final_loss": res["swish"].final_loss,
@@ -99,6 +104,9 @@ def main(argv=None):
     print(f"| exp budget: {2 * wl.steps * wl.batch_size * 64} stable sigmoids | {budget:.3f} | |")
     print(f"| swish / relu | {rows['swish_over_relu']:.2f} | |")
     print(f"| swish / (relu + exp budget) | {rows['swish_over_relu_plus_exps']:.2f} | |")
+    print(f"| swish as graph ops, z * sigmoid(z) | {rows['swish_ops_s']:.3f} | "
+          f"{res['swish_ops'].final_loss:.4f} |")
+    print(f"| swish as graph ops / relu | {rows['swish_ops_over_relu']:.2f} | |")
     print(f"| relu MLP as sum(X * W, axis=...) | {rows['sum_of_product_s']:.3f} | "
           f"{res['relu_sum'].final_loss:.4f} |")
     print(f"| sum(X * W) / X @ W | {rows['sum_of_product_over_matmul']:.2f} | |")

@@ -231,7 +231,8 @@ def _code(op):
     def template(node):
         values = "".join(", " + B._literal(float(node.attrs[p])) for p in op.params)
         return f"{op.helper_name}({{0}}{values})"
-    return {"scalar": template, "helpers": helpers}
+    from symgrad.ops.inline import expansion
+    return {"scalar": template, "helpers": helpers, "expand": expansion(op)}
 
 
 def _short(value):
