@@ -155,6 +155,9 @@ def _lift_node(node, ins, eye, star):
         x, extra = ins[0], _extras(ins[0], star)
         x = apply("expand", x, dims=node.inputs[0].dims + extra)
         return apply("relabel", x, dims=node.dims + extra)
+    sunk = _sink_relabel(node, ins)
+    if sunk is not None:
+        return sunk
     if node.op == "mul" and any(x is eye for x in ins):
         other = ins[1] if ins[0] is eye else ins[0]
         while other.op == "expand":
@@ -163,6 +166,28 @@ def _lift_node(node, ins, eye, star):
                 <= set(eye.dims):
             return eye
     return apply(node.op, *ins, **attrs)
+
+
+def _sink_relabel(node, ins):
+    """``f(relabel(x), y)`` as ``relabel(f(x, y))`` for an elementwise ``f`` when ``y`` has
+    none of the labels involved: the relabel (a copy in code) moves towards a matmul,
+    which reads the array as it is, instead of copying a data matrix."""
+    from symgrad.graph.registry import get_op
+    if get_op(node.op).family != "elementwise" or node.op == "where":
+        return None
+    moved = [k for k, x in enumerate(ins) if x.op == "relabel"]
+    if len(moved) != 1:
+        return None
+    r = ins[moved[0]]
+    rename = {a: b for a, b in zip(r.inputs[0].dims, r.dims) if a != b}
+    touched = set(rename) | set(rename.values())
+    others = [x for k, x in enumerate(ins) if k != moved[0]]
+    if any(touched & set(x.dims) for x in others) or len(set(rename)) != len(rename):
+        return None
+    inner = apply(node.op, *[r.inputs[0] if k == moved[0] else x for k, x in enumerate(ins)],
+                  **dict(node.attrs))
+    labels = tuple(rename.get(d, d) for d in inner.dims)
+    return inner if labels == inner.dims else apply("relabel", inner, dims=labels)
 
 
 def _lift_matmul(node, ins, eye, star):
@@ -183,7 +208,8 @@ def _lift_matmul(node, ins, eye, star):
     if b.ndim == 2 and b.dims[-1] == kb:
         b = apply("transpose", b)
     if a.ndim <= 2 and b.ndim <= 2 and a.dims[-1] == ka and b.dims[0] == kb:
-        product = apply("matmul", a, b)    # still a BLAS call: gemm for X^T (D X)
+        # still a BLAS call (gemm for X^T (D X)); a relabelled operand is the same array
+        product = apply("matmul", *(x.inputs[0] if x.op == "relabel" else x for x in (a, b)))
         names = tuple(out_a.get(d, d) for d in a.dims[:-1]) + \
             tuple(out_b.get(d, d) for d in b.dims[1:])
         return product if product.dims == names else apply("relabel", product, dims=names)
