@@ -87,3 +87,31 @@ def test_no_matrix_form_is_a_clear_error():
         sg.hessian(loss, W, form="matrix")
     with pytest.raises(ValueError, match="'index' or 'matrix'"):
         sg.hessian(loss, W, form="tensor")
+
+
+def _readme_second_order():
+    import re
+    from pathlib import Path
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = text.split("## Second order", 1)[1].split("\n## ", 1)[0]
+    code = re.findall(r"```python\n(.+?)\n```", section, re.S)
+    shown = re.findall(r"```text\n(.+?)\n```", section, re.S)
+    return section, code, shown
+
+
+def test_readme_second_order_prints_what_it_shows(capsys):
+    section, code, shown = _readme_second_order()
+    exec(compile(code[0], "README.md", "exec"), {})  # the README's own example code
+    assert capsys.readouterr().out.strip() == shown[0].strip()
+    loss, w = _logistic()
+    assert sg.hessian(loss, w).to_latex().split("\n", 1)[1].rsplit("\n", 1)[0] in section
+
+
+@pytest.mark.slow
+def test_readme_newton_prints_what_it_shows(capsys):
+    _, code, shown = _readme_second_order()
+    namespace = {}
+    exec(compile(code[0], "README.md", "exec"), namespace)  # the README's own example code
+    capsys.readouterr()
+    exec(compile(code[1], "README.md", "exec"), namespace)
+    assert capsys.readouterr().out.strip() == shown[1].strip()
