@@ -12,7 +12,7 @@ From the body symgrad makes what a hand-written entry of ``symgrad/ops`` has:
   (so second derivatives work too); derivations print ``swish'(z_ij)``;
 * the NumPy meaning, by interpreting the body's tree (:func:`symgrad.ops.body.numpy_value`);
 * the gradient rule ``g * swish'(x)``;
-* the emitted code: a scalar helper ``_sg_f_swish`` in the generated module's prelude,
+* the emitted code: a scalar helper ``_sg_f_swish`` among the generated module's helpers,
   printed from the body with common subexpressions eliminated.
 
 The body is made stable first (:func:`symgrad.ops.body.stabilize`): ``x / (1 + exp(-x))``
