@@ -76,6 +76,10 @@ class Notation:
                 self.names[node] = node.name
         self._letters = self._assign_letters(order, taken)
         # one-hot rows: name -> axis position whose entries sum to one
+        self.centred = {self.names[n]: n.dims.index(n.inputs[1].attrs["axes"][0])
+                        for n in order if n.op == "sub" and n in self.names
+                        and n.inputs[1].op == "mean" and n.inputs[1].inputs[0] is n.inputs[0]
+                        and len(n.inputs[1].attrs["axes"]) == 1}
         self.unit_rows = {self.names[n]: n.dims.index(n.attrs["onehot"] if n.op == "input"
                                                       else n.attrs["dim"])
                           for n in order if n.attrs.get("onehot") is not None and
@@ -106,16 +110,30 @@ class Notation:
         return self.names[node]
 
     def unit_sums(self, expr):
-        """``sum_c Y_ic = 1`` for a one-hot ``Y`` (declared ``onehot=``, or ``sg.onehot``)."""
-        def is_unit(e):
-            if not isinstance(e, sp.Sum) or len(e.limits) != 1:
-                return False
-            f, k = e.function, e.limits[0][0]
-            pos = self.unit_rows.get(str(f.base.label)) if isinstance(f, sp.Indexed) else None
-            return pos is not None and f.indices[pos] == k and \
-                not any(i.has(k) for j, i in enumerate(f.indices) if j != pos)
-        expr = expr.replace(is_unit, lambda e: sp.S.One) if self.unit_rows else expr
+        """The sums a textbook knows: ``sum_c Y_ic = 1`` for a one-hot ``Y`` (declared
+        ``onehot=``, or ``sg.onehot``) and ``sum_i (x_ij - mu_j) = 0`` for ``x`` centred by
+        its own mean along ``i``; then whole-number floats back to integers."""
+        if self.unit_rows:
+            expr = expr.replace(lambda e: _sum_of(e, self.unit_rows) is not None,
+                                lambda e: sp.S.One)
+        if self.centred and expr.has(sp.Sum):
+            expr = expr.replace(self._has_centred_term, self._drop_centred)
         return tidy_numbers(expr)
+
+    def _has_centred_term(self, e):
+        if not isinstance(e, sp.Sum) or len(e.limits) != 1:
+            return False
+        return any(self._is_centred(t, e.limits[0][0]) for t in sp.Add.make_args(e.function))
+
+    def _drop_centred(self, e):
+        k = e.limits[0][0]
+        kept = [t for t in sp.Add.make_args(e.function) if not self._is_centred(t, k)]
+        return sp.Add(*[collapse_sum(t, e.limits[0]) for t in kept])
+
+    def _is_centred(self, term, k):
+        """``c * x_ij`` with ``x`` centred along the position that index ``k`` fills."""
+        factors = [f for f in sp.Mul.make_args(term) if f.has(k)]
+        return len(factors) == 1 and _sum_position(factors[0], k, self.centred)
 
     def same_as(self, node):
         """A named node computing what ``node`` computes (same op, inputs, attrs), or it."""
@@ -170,6 +188,30 @@ class Notation:
         while node.op == "transpose":
             node = node.inputs[0]
         return self.symbol(node, idx, name=f"bar_{self.names[node]}")
+
+
+def _sum_of(e, rows):
+    """For ``Sum(Y[.., k, ..], k)`` with ``Y`` in ``rows`` (name -> position of k), Y."""
+    if not isinstance(e, sp.Sum) or len(e.limits) != 1:
+        return None
+    return e.function if _sum_position(e.function, e.limits[0][0], rows) else None
+
+
+def _sum_position(f, k, rows):
+    """``f`` is ``Y[..]`` with ``k`` exactly at the position ``rows`` gives for ``Y``."""
+    pos = rows.get(str(f.base.label)) if isinstance(f, sp.Indexed) else None
+    return pos is not None and f.indices[pos] == k and \
+        not any(i.has(k) for j, i in enumerate(f.indices) if j != pos)
+
+
+def collapse_sum(term, limit):
+    """``sum_k term`` with the factors free of k pulled out."""
+    k = limit[0]
+    outside = [f for f in sp.Mul.make_args(term) if not f.has(k)]
+    inside = [f for f in sp.Mul.make_args(term) if f.has(k)]
+    if not inside:
+        return sp.Mul(*outside) * (limit[2] - limit[1] + 1)
+    return sp.Mul(*outside) * sp.Sum(sp.Mul(*inside), limit)
 
 
 def _literals(order):

@@ -97,6 +97,14 @@ def batchnorm_by_hand():
     return sg.sse(g * xhat + b, T), [g, b]
 
 
+def batchnorm_after_a_layer():
+    W, T = _W("W", ("d", "H")), sg.tensor("T", ("N", "H"))
+    h = X @ W
+    mu = sg.mean(h, axis="N")
+    v = sg.mean((h - mu) ** 2, axis="N")
+    return sg.sse((h - mu) / sg.sqrt(v + 1e-5), T), W
+
+
 def huber_by_where():
     r = X @ w - t
     return sg.mean(sg.where(sg.abs(r) <= 1.0, 0.5 * r ** 2, sg.abs(r) - 0.5)), w
@@ -155,6 +163,8 @@ TEXTBOOK = {
     kmeans: "M_kj <- M_kj + 2 alpha sum_i delta_ijk Y_ik",
     batchnorm_by_hand: "g_j <- g_j + 2 alpha sum_i delta2_ij xhat_ij\n"
                        "b_j <- b_j + 2 alpha sum_i delta2_ij",
+    batchnorm_after_a_layer: "W_jk <- W_jk - alpha sum_i (bar_mu_k / N + bar_r_k delta1_ik / (N r_k) "
+                             "- 2 delta2_ik / r_k) X_ij",
     huber_by_where: "w_j <- w_j - alpha sum_i ((1 - m_i) sign(delta_i) + m_i delta_i) X_ij / N",
     huber_by_relu: "w_j <- w_j - alpha sum_i (1 - step(margin_i)) sign(r_i) X_ij",
     tied_autoencoder: "W_jk <- W_jk - alpha (sum_i bar_sigma_ik sigma_ik (1 - sigma_ik) X_ij "
@@ -174,6 +184,8 @@ WHERE = {   # definitions a textbook would print next to the rule
     batchnorm_by_hand: ["mu_j = sum_i X_ij / N", "v_j = sum_i (X_ij - mu_j)^2 / N",
                         "xhat_ij = (X_ij - mu_j) / sqrt(1e-05 + v_j)"],
     huber_by_where: ["m_i = [|delta_i| <= 1]"],
+    # sum_i (h_ik - mu_k) = 0: the term it multiplies is gone from bar_mu
+    batchnorm_after_a_layer: ["bar_mu_k = 2 sum_i delta2_ik / r_k"],
     svm_hinge: ["margin_ik = 1 + sum_j W_jk X_ij - sum_j' W_j',y_i X_ij'"],
 }
 CASES = {f.__name__: f for f in TEXTBOOK}
