@@ -239,7 +239,9 @@ class _Chain:
                 continue
             definition = _at(rhs, lhs, idx)
             self.fold[definition] = at
-            inner = self.total(definition, target, depth + 1)
+            soft = _softmax_form(definition, idx)
+            inner = self.total(definition, target, depth + 1) if soft is None else \
+                self._softmax(at, soft, target, depth)
             if inner == 0:
                 continue
             term = partial * self.read_back(inner)
@@ -247,6 +249,16 @@ class _Chain:
                 term = sp.Sum(term, (k, 0, self.sizes[old] - 1))
             out += term
         return collapse(out)
+
+    def _softmax(self, at, soft, target, depth):
+        """d p_ik = p_ik (d u_ik - sum_k' p_ik' d u_ik') for p = softmax(u) along k: the
+        textbook form (``p (delta - p)``), not the quotient rule on exp / sum exp."""
+        u, k, k2, hi = soft
+        du = self.total(u, target, depth + 1)
+        if du == 0:
+            return sp.S.Zero
+        other = sp.Sum(at.xreplace({k: k2}) * du.xreplace({k: k2}), (k2, 0, hi))
+        return collapse(at * (du - other))
 
     def read_back(self, expr):
         return expr.xreplace(self.fold) if self.fold else expr
@@ -297,6 +309,42 @@ def _merge_sums(expr):
     merged = [coeff * sp.Sum(sp.factor_terms(sp.Add(*fs)), *limits)
               for (limits, coeff), fs in groups.items()]
     return sp.Add(*merged, *rest)
+
+
+def _softmax_form(definition, idx):
+    """``(u, k, k', upper)`` when ``definition`` is ``exp(u) / sum_k' exp(u[k -> k'])``
+    (a softmax along the aux index ``k``), else None."""
+    num = [f for f in sp.Mul.make_args(definition) if isinstance(f, sp.exp)]
+    den = [f for f in sp.Mul.make_args(definition)
+           if isinstance(f, sp.Pow) and f.exp == -1 and isinstance(f.base, sp.Sum)]
+    if len(num) != 1 or len(den) != 1 or len(sp.Mul.make_args(definition)) != 2:
+        return None
+    u, total = num[0].args[0], den[0].base
+    if len(total.limits) != 1 or not isinstance(total.function, sp.exp):
+        return None
+    k2, lo, hi = total.limits[0]
+    for k in idx:
+        if lo == 0 and _same_up_to_bound(total.function.args[0], u.xreplace({k: k2})):
+            return u, k, k2, hi
+    return None
+
+
+def _same_up_to_bound(a, b):
+    """Equal once the summation indices are renamed alike (alpha-equivalence)."""
+    return _normal_bound(a) == _normal_bound(b)
+
+
+def _normal_bound(expr, depth=0):
+    if not isinstance(expr, sp.Basic) or not expr.args:
+        return expr
+    if isinstance(expr, sp.Sum):
+        body, limits = expr.function, []
+        for n, (k, lo, hi) in enumerate(expr.limits):
+            new = sp.Symbol(f"_bound{depth}_{n}", integer=True)
+            body = body.xreplace({k: new})
+            limits.append((new, lo, hi))
+        return sp.Sum(_normal_bound(body, depth + 1), *limits)
+    return expr.func(*[_normal_bound(a, depth) for a in expr.args])
 
 
 def _name(e):

@@ -46,6 +46,15 @@ def test_logistic_regression_hessian_in_matrix_form():
         "d2L/db db = 1^T (sigma * (1 - sigma)) / N"]
 
 
+def test_softmax_regression_hessian_reads_p_delta_minus_p():
+    """The softmax's own derivative p (delta - p), not the quotient rule on exp / sum."""
+    loss, params, _ = CORPUS["softmax_matrix"]()
+    lines = str(sg.hessian(loss, params)).splitlines()
+    assert lines[0] == ("d2L/dW_jk dW_lm = sum_i p_ik (delta_km - p_im) X_ij X_il / N "
+                        "+ 0.02 delta_jl delta_km")
+    assert lines[2] == "d2L/db_k db_n = sum_i p_ik (delta_kn - p_in) / N"
+
+
 def test_expanded_leaves_only_data_params_and_hyperparameters():
     loss, w = _logistic()
     expanded = sg.hessian(loss, w).expanded()
