@@ -28,4 +28,4 @@ search = GridSearchCV(make_pipeline(StandardScaler(), LogisticRegression()),
 best = search.best_estimator_[-1]
 print("breast cancer: best C", search.best_params_["logisticregression__C"],
       f"CV accuracy {search.best_score_:.3f}; loss curve {best.loss_curve_[0]:.3f} -> "
-      f"{best.loss_curve_[-1]:.3f} in {best.n_iter_} epochs")
+      f"{best.loss_curve_[-1]:.3f} in {best.n_iter_} L-BFGS iterations")
