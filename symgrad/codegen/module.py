@@ -244,5 +244,7 @@ def lecture_names(loss, canon, namer, names):
             c = canon.of.get(node)
             if c is None or c in names or (node.name is not None) != user_named:
                 continue
+            if not user_named and node not in notation.names:
+                continue    # a literal (sqrt(lambda) / 2): written out in formulas, no name
             names[c] = namer.fresh(node.name if user_named else notation.names[node])
     return names

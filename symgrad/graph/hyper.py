@@ -67,6 +67,12 @@ def from_sympy(expr, leaves=None):
             raise DeclarationError(f"{expr}: the exponent must be a number")
         return apply("pow", from_sympy(base, leaves), exponent=_exponent(exponent))
     name = {"Abs": "abs"}.get(type(expr).__name__, type(expr).__name__)
+    if isinstance(expr, sp.core.function.AppliedUndef):
+        # sp.Function("exp")(lam) is an undefined function that is only *named* exp: it must
+        # not be taken for the op of that name (nor its name for anything at all).
+        raise DeclarationError(f"symgrad cannot put the SymPy expression {expr} into a graph: "
+                               f"{type(expr).__name__!r} is an undefined SymPy function; use "
+                               "symgrad's functions (sg.exp, ...) or sg.elementwise")
     if isinstance(expr, sp.Function) and len(expr.args) == 1 and name in OPS \
             and OPS[name].family == "elementwise":
         return apply(name, from_sympy(expr.args[0], leaves))

@@ -127,7 +127,9 @@ def _check_name(name):
 def _check_params(name, params):
     out = {}
     for p, value in params.items():
-        if not (isinstance(p, str) and is_plain_identifier(p)) or p == "x":
+        # isidentifier() too: is_plain_identifier's regex ends in `$`, which also matches
+        # before a final line break, so "a\n" would reach the helper's signature.
+        if not (isinstance(p, str) and is_plain_identifier(p) and p.isidentifier()) or p == "x":
             raise DeclarationError(f"elementwise {name!r}: parameter name {p!r} must be a "
                                    "plain identifier other than 'x'")
         out[p] = _real(value, f"elementwise {name!r}: parameter {p!r}")
