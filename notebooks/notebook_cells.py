@@ -109,6 +109,38 @@ for rule in two_layer.update_rule():
     ("md", "The whole derivation renders as LaTeX (here the first lines of a standalone document):"),
     ("code", """
 print(two_layer.to_latex(document=True)[:700])"""),
+    ("md", """
+## 6. Formulas written by hand
+
+Write the loss as the blackboard does. Binary cross-entropy spelled out with logs
+derives to the textbook rule, because symgrad applies the identities a textbook uses
+(`der.identities` lists them); `der.where` holds every auxiliary's definition and
+`der.expanded()` the gradient with all of them substituted."""),
+    ("code", """
+Xb, tb, wb = sg.tensor("X", ("N", "d")), sg.tensor("t", ("N",)), sg.param("w", ("d",))
+p = sg.sigmoid(Xb @ wb)
+bce = sg.derive(-sg.sum(tb * sg.log(p) + (1 - tb) * sg.log(1 - p)), wb)
+print(bce.update_rule())
+print(bce.identities)"""),
+    ("md", """
+Dims broadcast by *name*: `exp(Z) / sum(exp(Z), axis="C")` is a softmax by hand, and
+with one-hot targets declared as such the rule is $p - Y$. A SymPy symbol is a
+hyperparameter that stays symbolic."""),
+    ("code", """
+import sympy as sp
+W = sg.param("W", ("d", "C"))
+Y = sg.tensor("Y", ("N", "C"), onehot="C")
+Z = Xb @ W
+P = sg.exp(Z) / sg.sum(sg.exp(Z), axis="C")
+lam = sp.Symbol("lambda", positive=True)
+print(sg.derive(-sg.mean(sg.sum(Y * sg.log(P), axis="C")) + lam * sg.l2(W), W).update_rule())"""),
+    ("md", "Square tensors: an RNN's recurrent weights `Wh (H, H)` get two index letters."),
+    ("code", """
+Wx, Wh = sg.param("Wx", ("d", "H")), sg.param("Wh", ("H", "H"))
+h0, target = sg.tensor("h0", ("N", "H")), sg.tensor("T", ("N", "H"))
+h = sg.tanh(Xb @ Wx + h0 @ Wh)
+h = sg.tanh(Xb @ Wx + h @ Wh)
+print(sg.derive(sg.mse(h, target), Wh).update_rule())"""),
 ]
 
 

@@ -145,20 +145,17 @@ class UpdateRule:
 
 def _model_first(step, ranks):
     """``+ alpha sum_i (Y_ik - p_ik) X_ij`` as ``- alpha sum_i (p_ik - Y_ik) X_ij``: in a
-    difference of a model quantity and data inside the rule's sum, the model's comes
+    difference of a model quantity and data inside the rule's sums, the model's comes
     first, as textbooks write ``p - y`` and ``sigma - t`` (same value, display only)."""
-    if not isinstance(step, sp.Mul):
-        return step
-    factors = list(step.args)
-    for k, f in enumerate(factors):
-        if isinstance(f, sp.Sum):
-            inner = list(sp.Mul.make_args(f.function))
-            for m, g in enumerate(inner):
-                if _data_first(g, ranks):
-                    inner[m] = -g
-                    factors[k] = sp.Sum(sp.Mul(*inner), *f.limits)
-                    return -sp.Mul(*factors)
-    return step
+    def flips(e):
+        return isinstance(e, sp.Sum) and any(_data_first(f, ranks)
+                                             for f in sp.Mul.make_args(e.function))
+
+    def flipped(e):
+        inner = [-f if _data_first(f, ranks) else f for f in sp.Mul.make_args(e.function)]
+        sign = (-1) ** sum(_data_first(f, ranks) for f in sp.Mul.make_args(e.function))
+        return sign * sp.Sum(sp.Mul(*inner), *e.limits)
+    return step.replace(flips, flipped)
 
 
 def _data_first(add, ranks):
