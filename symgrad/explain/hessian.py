@@ -24,8 +24,11 @@ from symgrad.explain.derivation import Derivation
 from symgrad.explain.printing import DerivationLatexPrinter, DerivationTextPrinter
 from symgrad.explain.rules import where_latex, where_text
 from symgrad.explain.where import needed
+from symgrad.ops import functions as F
 
 _SPARE_LETTERS = "klmnpqrsuvabcefgh"
+# piecewise constant: no derivative flows through them (the registry's ``constant`` ops)
+_CONSTANT = (F.iverson, F.step, F.onehot, sp.sign, sp.Heaviside)
 
 
 class _Text(DerivationTextPrinter):
@@ -229,12 +232,12 @@ class _Chain:
     def total(self, expr, target, depth=0):
         if depth > 32:
             raise RecursionError("where-definitions refer to each other in a cycle")
-        out = sp.diff(expr, target)
+        out = _diff(expr, target)
         for aux in _aux_in(expr, self.defs):
             lhs, rhs = self.defs[_name(aux)]
             idx = [sp.Dummy("m", integer=True) for _ in getattr(lhs, "indices", ())]
             at = lhs.base[tuple(idx)] if idx else lhs
-            partial = sp.diff(expr, at)
+            partial = _diff(expr, at)
             if partial == 0:
                 continue
             definition = _at(rhs, lhs, idx)
@@ -245,7 +248,7 @@ class _Chain:
             if inner == 0:
                 continue
             term = partial * self.read_back(inner)
-            for k, old in zip(idx, lhs.indices):
+            for k, old in zip(idx, getattr(lhs, "indices", ())):
                 term = sp.Sum(term, (k, 0, self.sizes[old] - 1))
             out += term
         return collapse(out)
@@ -309,6 +312,20 @@ def _merge_sums(expr):
     merged = [coeff * sp.Sum(sp.factor_terms(sp.Add(*fs)), *limits)
               for (limits, coeff), fs in groups.items()]
     return sp.Add(*merged, *rest)
+
+
+def _diff(expr, x):
+    """``d expr / dx`` with piecewise-constant parts (masks, steps, signs, labels) held
+    constant: their derivative is zero away from the kinks, as in the backward graph
+    (``constant`` ops), rather than SymPy's DiracDelta."""
+    held = {}
+
+    def hold(e):
+        held.setdefault(e, sp.Dummy("c"))
+        return held[e]
+    flat = expr.replace(lambda e: isinstance(e, _CONSTANT), hold)
+    out = sp.diff(flat, x).xreplace({d: e for e, d in held.items()})
+    return out.replace(lambda e: isinstance(e, sp.DiracDelta), lambda e: sp.S.Zero)
 
 
 def _softmax_form(definition, idx):

@@ -66,8 +66,12 @@ def _ce_element(ctx, node, idx):
 def _ce_local(ctx, node, k, idx_out, idx_in):
     """dL/ds_ic = (p_ic - onehot(y_i, c)) / N, with p = softmax(s) along the class dim."""
     C, batch = node.attrs["classes"], node.attrs["batch"]
-    p = ctx.aux("p", apply("softmax", node.inputs[0], axis=C), idx_in)
     n = sp.Mul(*[ctx.size(d) for d in batch])
+    if k == 1:      # soft labels: dL/dY_ic = (lse_i - s_ic) / N, as _ce_labels_vjp
+        lse = ctx.aux("lse", apply("logsumexp", node.inputs[0], axis=C),
+                      {d: idx_in[d] for d in batch})
+        return (lse - ctx.ref(node.inputs[0], idx_in)) / n
+    p = ctx.aux("p", apply("softmax", node.inputs[0], axis=C), idx_in)
     if node.attrs["onehot"]:
         c2 = ctx.fresh(C)
         total = sp.Sum(ctx.ref(node.inputs[1], {**idx_in, C: c2}), (c2, 0, ctx.size(C) - 1))
