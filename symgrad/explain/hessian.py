@@ -102,6 +102,32 @@ class Hessian:
         rules = _Chain(self._pairs, self._letters, self._index_sizes())
         return rules.tidy(rules.total(grad, target))
 
+    @property
+    def steps(self):
+        """The chain rule's steps: each auxiliary's derivative with respect to each param
+        (``d sigma_i / d w_k = sigma_i (1 - sigma_i) X_ik``), as ``(aux, param element,
+        derivative)``; auxiliaries that do not depend on a param are left out."""
+        if getattr(self, "_steps", None) is None:
+            self._steps = []
+            for lhs, rhs in self.where:
+                for q in self.params:
+                    target = self.element(q, self.second[q])
+                    rules = _Chain(self._pairs, self._letters, self._index_sizes())
+                    d = rules.tidy(rules.total(lhs, target))    # through its definition
+                    if d != 0:
+                        self._steps.append((lhs, target, d))
+        return self._steps
+
+    def _step_rows(self, latex):
+        show = to_latex if latex else to_text
+        if latex:
+            return [r"\frac{\partial %s}{\partial %s} &= %s" % (show(a, self.ranks),
+                                                                show(x, self.ranks),
+                                                                show(d, self.ranks))
+                    for a, x, d in self.steps]
+        return [f"d{show(a, self.ranks)}/d{show(x, self.ranks)} = {show(d, self.ranks)}"
+                for a, x, d in self.steps]
+
     def _index_sizes(self):
         return {self.notation.index(d, primes): self.notation.size(d)
                 for n in self.derivation.forward for d in n.dims for primes in range(3)}
@@ -161,8 +187,11 @@ class Hessian:
             rows.append(f"{lhs} {'&=' if latex else '='} {show(expr, self.ranks)}")
         return rows
 
-    def to_text(self):
-        return "\n".join(self._rows(False) + where_text(self.where, self.ranks))
+    def to_text(self, steps=False):
+        """The blocks and their where-block; ``steps=True`` first shows the chain rule's
+        step for each auxiliary (``dsigma_i/dw_k = sigma_i (1 - sigma_i) X_ik``)."""
+        rows = self._step_rows(False) if steps else []
+        return "\n".join(rows + self._rows(False) + where_text(self.where, self.ranks))
 
     __str__ = to_text
 
@@ -170,8 +199,9 @@ class Hessian:
         return f"<Hessian of L w.r.t. ({', '.join(p.name for p in self.params)}): " \
                f"{len(self.blocks)} blocks>"
 
-    def to_latex(self):
-        rows = self._rows(True) + where_latex(self.where, self.ranks)
+    def to_latex(self, steps=False):
+        rows = (self._step_rows(True) if steps else []) + self._rows(True) + \
+            where_latex(self.where, self.ranks)
         return "\\begin{aligned}\n" + " \\\\\n".join(rows) + "\n\\end{aligned}"
 
     def _repr_latex_(self):

@@ -34,6 +34,18 @@ def test_logistic_regression_hessian_in_sigma_form():
         "\\end{aligned}")
 
 
+def test_steps_show_the_chain_rule_for_each_auxiliary():
+    loss, w = _logistic()
+    hes = sg.hessian(loss, w)
+    assert hes.to_text(steps=True).splitlines()[0] == "dsigma_i/dw_k = sigma_i (1 - sigma_i) X_ik"
+    assert r"\frac{\partial \sigma_{i}}{\partial w_{k}} &= \sigma_{i} \left(1 - \sigma_{i}\right) " \
+        r"X_{ik}" in hes.to_latex(steps=True)
+    loss, params, _ = CORPUS["mlp2_tanh"]()
+    text = sg.hessian(loss, params).to_text(steps=True)
+    assert "dp_im/dW2_rs = p_im (delta_ms - p_is) h_ir" in text
+    assert "dh_ik/dW1_ln = (1 - h_ik^2) X_il delta_kn" in text
+
+
 def test_logistic_regression_hessian_in_matrix_form():
     loss, w = _logistic()
     m = sg.hessian(loss, w, form="matrix")
