@@ -90,8 +90,36 @@ def cross_entropy():
     return build
 
 
+def take():
+    """``take`` from a tensor of each rank 1..3 along every axis, each spelled three ways
+    (a 0-d result for rank 1); one label tensor per axis."""
+    def build():
+        terms, params = [], []
+        for rank in (1, 2, 3):
+            dims = _dims(rank)
+            x = sg.param(f"x{rank}", dims)
+            params.append(x)
+            for j, d in enumerate(dims):
+                labels = sg.tensor(f"y{rank}{d}", tuple(e for e in dims if e != d), dtype=int)
+                terms += [sg.take(x, labels, axis=a) for a in (j, j - rank, d)]
+                terms.append(sg.take(sg.tanh(x), labels, axis=d))
+        return terms, params
+    return build
+
+
+def relabel():
+    """Square tensors (a dim twice): reductions and transposes relabel the axes they keep."""
+    def build():
+        W, V = sg.param("W", ("A", "A")), sg.param("V", ("A", "A", "B"))
+        terms = [sg.sum(W, axis=0), sg.sum(W, axis=-1), sg.mean(sg.tanh(W), axis=1), W.T,
+                 sg.softmax(W, axis=0), sg.logsumexp(W, axis=0), sg.sum(V, axis=1),
+                 sg.max(V, axis=0), W @ W]
+        return terms, [W, V]
+    return build
+
+
 CASES = {op: normalise(op) for op in ("softmax", "log_softmax", "logsumexp")}
-CASES.update(matmul=matmul(), cross_entropy=cross_entropy())
+CASES.update(matmul=matmul(), cross_entropy=cross_entropy(), take=take(), relabel=relabel())
 
 
 def _model(build):
@@ -120,11 +148,12 @@ def test_every_kernel_op_has_a_case():
                          "one to CASES in tests/codegen/test_kernel_ranks.py")
 
 
-@pytest.mark.slow   # five fresh compiles (~10 s each on a busy machine)
+@pytest.mark.slow   # seven fresh compiles (~10 s each on a busy machine)
 @pytest.mark.parametrize("size", [1, 3], ids=["size1", "size3"])
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_kernel_compiles_and_is_exact(case, size):
     loss, params, terms = _model(CASES[case])
+    assert case in {n.op for n in sg.graph.topo_order(loss)}     # the case uses its op
     data = _data([n for n in sg.graph.topo_order(loss) if n.op in ("input", "param")], size)
     p = {q.name: data[q.name] for q in params}
     d = {k: v for k, v in data.items() if k not in p}
