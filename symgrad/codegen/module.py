@@ -67,7 +67,8 @@ class Source:
 
     # -- pieces ------------------------------------------------------------------------
     def sizes(self, leaves, dims, skip=()):
-        lines, done = [], {self.m.size[d] for d in skip}
+        # skip holds the batch dim, None when there is none (no data with dims: sum(w ** 2))
+        lines, done = [], {self.m.size[d] for d in skip if d is not None}
         for leaf in leaves:
             new = []
             for k, d in enumerate(leaf.dims):   # H' and H of a square tensor: one variable
