@@ -6,6 +6,7 @@ import os
 import tempfile
 
 import numpy as np
+import pytest
 
 import symgrad as sg
 from tests.reliability._support import N, api, cls_data, regression
@@ -215,7 +216,35 @@ def estimator_rows(Row):
             for rid, make, match in cases]
 
 
+def _open(owner):
+    """A known defect in a file this suite's authors do not own: strict, so the row fails
+    (XPASS) once it is fixed as written, and then the mark must go."""
+    return [pytest.mark.xfail(strict=True, reason=f"argument not checked yet ({owner})")]
+
+
+def open_rows(Row):
+    """Entry points whose own module does not check these arguments yet."""
+    from tests.reliability._support import reg_data
+    d = reg_data()
+    return [
+        Row("eval-float-dtype-int", lambda e: sg.evaluate(REG, d, float_dtype=int), ValueError,
+            r"float_dtype must be np.float64 or np.float32, got int64",
+            marks=_open("symgrad/graph/evaluate.py: computes in int and returns 0")),
+        Row("eval-float-dtype-bogus", lambda e: sg.evaluate(REG, d, float_dtype="bogus"),
+            TypeError, r"float_dtype must be np.float64 or np.float32, got str 'bogus'",
+            marks=_open("symgrad/graph/evaluate.py: NumPy's 'data type not understood'")),
+        Row("eval-context-int", lambda e: sg.evaluate(REG, d, context=3), TypeError,
+            r"context must be", marks=_open("symgrad/graph/evaluate.py: AttributeError")),
+        Row("check-seed-string", lambda e: sg.check_grad(REG, REG_PARAMS, d, seed="a"), TypeError,
+            r"seed must be None or an int >= 0, got str 'a'",
+            marks=_open("symgrad/diff/check.py: NumPy's SeedSequence error")),
+        Row("hessian-params-empty", lambda e: sg.hessian(REG, []), ValueError,
+            r"params must be a param node or a non-empty list of them",
+            marks=_open("symgrad/explain/hessian.py: IndexError")),
+    ]
+
+
 def argument_rows(Row, fit_call):
-    return (entry_rows(Row) + estimator_rows(Row)
+    return (entry_rows(Row) + estimator_rows(Row) + open_rows(Row)
             + fit_rows(Row, fit_call, "ref_reg", ("fit",), "")
             + fit_rows(Row, fit_call, "compiled_reg", ("fit", "compile"), "-compiled"))

@@ -393,7 +393,7 @@ ROWS = DECLARE + EVALUATE + CHECK + DERIVE + COMPILE + FIT + ARGUMENTS
 
 
 def _param(row):
-    marks = [need(n) for n in row.needs]
+    marks = [need(n) for n in row.needs] + list(row.marks)
     return pytest.param(row, id=row.id, marks=marks)
 
 
