@@ -18,6 +18,7 @@ is differentiated, so neither the body nor its derivative ever computes inf/inf.
 """
 import math
 import numbers
+import re
 
 import numpy as np
 import sympy as sp
@@ -63,6 +64,20 @@ FUNCTIONS = {
     F.Phi: (None, "(0.5 * math.erfc(-0.7071067811865476 * {0}))"),
     F.step: (lambda x: (x > 0).astype(float), "(1.0 if {0} > 0.0 else 0.0)"),
 }
+
+# The vectorisable subset (see VECTOR_HELPERS in symgrad.ops.elementwise): arithmetic,
+# selects and these templates. A body using anything else (a libm call, ``**``) has no
+# vector form, and its op only the scalar helper.
+VECTOR_FUNCTIONS = {
+    sp.exp: "_sg_vexp({0})", F.sigmoid: "_sg_vsigmoid({0})", sp.Abs: "abs({0})",
+    F.relu: FUNCTIONS[F.relu][1], F.step: FUNCTIONS[F.step][1],
+    sp.Heaviside: FUNCTIONS[sp.Heaviside][1],
+}
+
+
+class NoVectorForm(Exception):
+    """The body uses a piece LLVM cannot vectorise."""
+
 
 _RELATIONS = {sp.StrictGreaterThan: (np.greater, ">"), sp.GreaterThan: (np.greater_equal, ">="),
               sp.StrictLessThan: (np.less, "<"), sp.LessThan: (np.less_equal, "<="),
@@ -272,14 +287,15 @@ def _np_piecewise(e, env):
 
 
 # -- Numba: one helper function per generated op -------------------------------------
-def numba_source(fname, expr, args):
+def numba_source(fname, expr, args, vector=False):
     """Source of ``def fname(*args)`` computing ``expr`` (args: SymPy symbols, in order:
     the argument, then the parameters, whose names are plain identifiers), plus the
-    helper names it calls. Common subexpressions become one statement each."""
+    helper names it calls. Common subexpressions become one statement each. ``vector``:
+    only vectorisable pieces (:data:`VECTOR_FUNCTIONS`), else :class:`NoVectorForm`."""
     names = {a: f"p_{a.name}" if k else "x" for k, a in enumerate(args)}
     temps = sp.numbered_symbols("_t")
     steps, (reduced,) = sp.cse([expr], symbols=temps, optimizations=None)
-    printer = _NumbaPrinter(names)
+    printer = _NumbaPrinter(names, vector)
     lines = [f"def {fname}({', '.join(names[a] for a in args)}):"]
     for k, (sym, sub) in enumerate(steps):
         names[sym] = f"t{k}"
@@ -292,8 +308,8 @@ class _NumbaPrinter:
     """Python/Numba text for a whitelisted tree: only symgrad's templates and the
     identifiers it chose (x, p0, t0, _sg_*) ever appear."""
 
-    def __init__(self, names):
-        self.names, self.helpers = names, set()
+    def __init__(self, names, vector=False):
+        self.names, self.helpers, self.vector = names, set(), vector
 
     def show(self, e):
         if isinstance(e, sp.Symbol):
@@ -315,18 +331,25 @@ class _NumbaPrinter:
             return self._pow(e, args[0])
         if type(e) in _RELATIONS:
             return f"({args[0]} {_RELATIONS[type(e)][1]} {args[1]})"
-        if type(e) in _LOGIC:
-            return "(" + f" {_LOGIC[type(e)][1]} ".join(args) + ")"
+        if type(e) in _LOGIC:         # & and | on booleans are selects; and/or branch
+            joiner = {"and": " & ", "or": " | "} if self.vector else {"and": " and ",
+                                                                      "or": " or "}
+            return "(" + joiner[_LOGIC[type(e)][1]].join(args) + ")"
         if isinstance(e, sp.Not):
             return f"(not {args[0]})"
         if isinstance(e, (sp.Max, sp.Min)):
             return f"{'max' if isinstance(e, sp.Max) else 'min'}({', '.join(args)})"
         if e.func in GENERATED:
             op = GENERATED[e.func]
-            self.helpers |= {op.helper_name} | op.helpers
-            return f"{op.helper_name}({', '.join(args)})"
-        template = FUNCTIONS[e.func][1]
-        self.helpers |= {h for h in HELPERS if h in template}
+            name = op.vector_helper_name if self.vector else op.helper_name
+            if not name:
+                raise NoVectorForm(op.name)
+            self.helpers |= {name} | (op.vector_helpers if self.vector else op.helpers)
+            return f"{name}({', '.join(args)})"
+        template = VECTOR_FUNCTIONS.get(e.func) if self.vector else FUNCTIONS[e.func][1]
+        if template is None:
+            raise NoVectorForm(_function_name(e.func))
+        self.helpers |= set(re.findall(r"_sg_\w+", template))
         return template.format(*args)
 
     def _add(self, e):
@@ -357,6 +380,8 @@ class _NumbaPrinter:
         c = e.exp
         if c == 2:
             return f"({base} * {base})"
+        if self.vector and c != -1:
+            raise NoVectorForm("**")
         if c == sp.Rational(1, 2):
             self.helpers.add("_sg_sqrt")
             return f"_sg_sqrt({base})"

@@ -25,6 +25,7 @@ Parameters (``params={"slope": 0.01}``) are real numbers fixed per node (``leaky
 slope=0.2)``); the body receives them as symbols, the derivative is taken in ``x`` only.
 """
 import numbers
+import re
 import threading
 from dataclasses import dataclass, field
 
@@ -37,7 +38,11 @@ from symgrad.graph.node import Node, apply
 from symgrad.graph.registry import OPS, OpDef, register
 from symgrad.ops import body as B
 from symgrad.ops._shape import unary_infer
+from symgrad.ops import elementwise as E
 from symgrad.ops.elementwise import HELPERS
+
+# Vectorisable helper forms, where the code generator has them (symgrad.ops.elementwise).
+VECTOR_HELPERS = getattr(E, "VECTOR_HELPERS", None)
 
 _ARG = sp.Symbol("x", real=True)
 
@@ -54,6 +59,8 @@ class Custom:
     base: str = ""           # the user's name
     helper_name: str = ""
     helpers: set = field(default_factory=set)     # helper names its code calls
+    vector_helper_name: str = ""                  # "" when the body has no vector form
+    vector_helpers: set = field(default_factory=set)
     func: object = None      # the SymPy function class
     user: object = None      # the function elementwise returned
     _derivative: object = None
@@ -152,6 +159,14 @@ def _make(name, display, expr, params, order, base):
     source, used = B.numba_source(op.helper_name, expr, op.symbols)
     _HELPER_SOURCES[op.helper_name] = source
     op.helpers = set(used)
+    if VECTOR_HELPERS is not None:   # a second helper for loops the codegen vectorises
+        vector_name = f"_sg_fv{order or ''}_{base}"
+        try:
+            source, used = B.numba_source(vector_name, expr, op.symbols, vector=True)
+            _HELPER_SOURCES[vector_name] = source
+            op.vector_helper_name, op.vector_helpers = vector_name, set(used)
+        except B.NoVectorForm:
+            pass
     op.func = _sympy_class(op)
     B.GENERATED[op.func] = op
     # piecewise-constant bodies (the derivative of leaky_relu): no gradient flows
@@ -221,20 +236,41 @@ def _vjp(op):
     return rule
 
 
-def _code(op):
-    names, todo = {op.helper_name}, list(op.helpers)
-    while todo:                  # the helpers of the generated functions it calls, too
+def _closure(name, used, known):
+    """Sources of helper ``name`` and everything it calls: symgrad's helpers (``known``)
+    and other generated ones, with what those call."""
+    names, todo = set(), [name, *used]
+    while todo:
         h = todo.pop()
-        if h not in names:
-            names.add(h)
-            todo += [n for o in B.GENERATED.values() if o.helper_name == h for n in o.helpers]
-    helpers = {h: HELPERS[h] if h in HELPERS else _HELPER_SOURCES[h] for h in sorted(names)}
+        if h in names:
+            continue
+        names.add(h)
+        if h in known:
+            todo += re.findall(r"_sg_\w+", known[h])
+        else:
+            todo += [n for o in B.GENERATED.values() if h in (o.helper_name,
+                                                                o.vector_helper_name)
+                     for n in (o.helpers if h == o.helper_name else o.vector_helpers)]
+    return {h: known[h] if h in known else _HELPER_SOURCES[h] for h in sorted(names)}
 
+
+def _call(helper, op):
     def template(node):
         values = "".join(", " + B._literal(float(node.attrs[p])) for p in op.params)
-        return f"{op.helper_name}({{0}}{values})"
+        return f"{helper}({{0}}{values})"
+    return template
+
+
+def _code(op):
     from symgrad.ops.inline import expansion
-    return {"scalar": template, "helpers": helpers, "expand": expansion(op)}
+    code = {"scalar": _call(op.helper_name, op),
+            "helpers": _closure(op.helper_name, op.helpers, HELPERS),
+            "expand": expansion(op)}
+    if op.vector_helper_name:
+        code["vector"] = _call(op.vector_helper_name, op)
+        code["vector_helpers"] = _closure(op.vector_helper_name, op.vector_helpers,
+                                          {**HELPERS, **VECTOR_HELPERS})
+    return code
 
 
 def _short(value):
