@@ -209,10 +209,17 @@ def _lift_matmul(node, ins, eye, star):
         b = apply("transpose", b)
     if a.ndim <= 2 and b.ndim <= 2 and a.dims[-1] == ka and b.dims[0] == kb:
         # still a BLAS call (gemm for X^T (D X)); a relabelled operand is the same array
-        product = apply("matmul", *(x.inputs[0] if x.op == "relabel" else x for x in (a, b)))
-        names = tuple(out_a.get(d, d) for d in a.dims[:-1]) + \
-            tuple(out_b.get(d, d) for d in b.dims[1:])
-        return product if product.dims == names else apply("relabel", product, dims=names)
+        arrays = [x.inputs[0] if x.op == "relabel" else x for x in (a, b)]
+        rows = tuple(out_a.get(d, d) for d in a.dims[:-1])
+        cols = tuple(out_b.get(d, d) for d in b.dims[1:])
+        product = apply("matmul", *arrays)
+        if product.dims != rows + cols and rows and cols:
+            # (B^T A^T) lays the axes out as their labels want: no relabelling copy
+            swapped = apply("matmul", *(apply("transpose", x) for x in reversed(arrays)))
+            if swapped.dims == cols + rows:
+                return swapped
+        return product if product.dims == rows + cols else \
+            apply("relabel", product, dims=rows + cols)
     a, b = _rename(a, out_a), _rename(b, out_b)
     if ka != kb:    # a fresh label for the contracted axis, so no label repeats
         longest = max(len(d) for d in a.dims + b.dims + star)
