@@ -262,10 +262,8 @@ def _call(helper, op):
 
 
 def _code(op):
-    from symgrad.ops.inline import expansion
     code = {"scalar": _call(op.helper_name, op),
-            "helpers": _closure(op.helper_name, op.helpers, HELPERS),
-            "expand": expansion(op)}
+            "helpers": _closure(op.helper_name, op.helpers, HELPERS)}
     if op.vector_helper_name:
         code["vector"] = _call(op.vector_helper_name, op)
         code["vector_helpers"] = _closure(op.vector_helper_name, op.vector_helpers,

@@ -1,5 +1,4 @@
-"""A generated op's body written out as graph nodes: for parameters that are SymPy
-symbols, and as the op's ``code["expand"]`` hook.
+"""A generated op's body written out as graph nodes, for parameters that are SymPy symbols.
 
 ``sg.leaky_relu(z, slope=a)`` with ``a = sp.Symbol("a", positive=True)`` (a hyperparameter,
 bound by name at run time) cannot be one op node, whose parameters are numbers fixed in
@@ -8,11 +7,6 @@ the emitted code; the body is spelled with symgrad's own ops instead
 code takes it as a run-time scalar. Only whitelisted pieces reach here
 (:func:`symgrad.ops.body.check_body` ran first); a piece with no exact spelling in
 symgrad's ops (``Phi``, ``erfc``, ``Heaviside``, ...) is an error naming it.
-
-``code["expand"]`` offers the same spelling to the code generator: expanded before its
-CSE, ``swish(z)`` and the backward pass's ``swish'(z)`` share one ``sigmoid(z)``
-(bench/formulas.py measured the swish MLP 2.6x faster that way than through the two
-helpers, each computing its own sigmoid). The codegen does not use it yet.
 """
 import math
 
@@ -36,21 +30,6 @@ _FLIP = {sp.StrictGreaterThan: "__lt__", sp.GreaterThan: "__le__",
          sp.StrictLessThan: "__gt__", sp.LessThan: "__ge__"}
 _SAME = {sp.StrictGreaterThan: "__gt__", sp.GreaterThan: "__ge__",
          sp.StrictLessThan: "__lt__", sp.LessThan: "__le__"}
-
-
-def expansion(op):
-    """``code["expand"]`` of a generated op: (inputs, attrs) -> an equivalent node built
-    from symgrad's ops, or None when the body has a piece they cannot spell exactly."""
-    from symgrad.ops.custom import _ARG, param_symbol
-
-    def expand(inputs, attrs):
-        env = {_ARG: inputs[0], **{param_symbol(p): attrs[p] for p in op.params}}
-        try:
-            out = inline(op.expr, env, op.name)
-        except DeclarationError:
-            return None
-        return out if isinstance(out, Node) else None     # a constant body stays the op
-    return expand
 
 
 def inline(expr, env, where):
