@@ -23,6 +23,7 @@ import re
 import numpy as np
 import sympy as sp
 from sympy.codegen.cfunctions import expm1, log1p
+from sympy.core.function import AppliedUndef
 from sympy.functions.elementary.piecewise import ExprCondPair
 
 from symgrad.errors import DeclarationError
@@ -147,9 +148,10 @@ def check_body(expr, allowed_symbols, where):
             continue
         else:
             known = ", ".join(sorted(f.__name__ for f in FUNCTIONS))
+            undefined = "the undefined SymPy function " if isinstance(e, AppliedUndef) else ""
             raise DeclarationError(
-                f"{where}: the body uses {_function_name(e.func)!r}, which symgrad cannot "
-                f"evaluate and print safely; a body may use + - * / **, numbers, pi, E, "
+                f"{where}: the body uses {undefined}{_function_name(e.func)!r}, which symgrad "
+                f"cannot evaluate and print safely; a body may use + - * / **, numbers, pi, E, "
                 f"Piecewise, comparisons, Max, Min, {known}, and functions made by "
                 "sg.elementwise")
 
