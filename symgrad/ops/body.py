@@ -10,11 +10,14 @@ stably and print safely:
 * :func:`numpy_value` evaluates the tree with NumPy (an interpreter: no ``lambdify``,
   no ``exec``; both branches of a ``Piecewise`` are computed and ``np.select`` picks);
 * :func:`numba_source` prints a scalar helper function for the generated module,
-  one statement per common subexpression (``sympy.cse``).
+  one statement per common subexpression (``sympy.cse``), and, when every piece has
+  one (:data:`VECTOR_FUNCTIONS`), a vectorisable twin for loops LLVM vectorises.
 
 :func:`stabilize` rewrites the pieces of a body that have stable forms
-(``1/(1 + exp(-u)) -> sigmoid(u)``, ``log(1 + exp(u)) -> softplus(u)``, ...) before it
-is differentiated, so neither the body nor its derivative ever computes inf/inf.
+(``1/(1 + exp(-u)) -> sigmoid(u)``, ``exp(u)/(1 + exp(u)) -> sigmoid(u)``,
+``log(1 + exp(u)) -> softplus(u)``, ``log sigmoid(u) -> -softplus(-u)``,
+``log cosh(u) -> u + softplus(-2u) - log 2``, ``Max(u, 0) -> relu(u)``) before it is
+differentiated, so neither the body nor its derivative ever computes inf/inf.
 """
 import math
 import numbers
