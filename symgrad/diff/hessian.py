@@ -85,6 +85,8 @@ class SecondOrder:
             graph = topo_order([self.loss] + [h for h in self.hvp.values() if h is not None])
             used = {d for n in graph for d in n.dims}
             primes = 1 + max([len(d) - len(base(d)) for d in used] or [0])
+            # primes no label of the graph has; one more per axis, so a square p's two
+            # axes (d', d) get two distinct labels too
             star = tuple(base(d) + "'" * (primes + k) for k, d in enumerate(p.dims))
             # a Node, not sg.tensor: the primed labels must stay as they are
             node = Node("input", (), p.dims + star, FLOAT,
@@ -255,7 +257,9 @@ def identity_array(shape):
     return np.eye(n).reshape(tuple(shape) * 2)
 
 
-def _bound(so, data, outputs):
+def _bound(so, data):
+    """Leaf arrays and dim sizes for ``so``'s graphs: the data, the identities, the
+    directions given (by their tensor names)."""
     arrays, sizes = bind([so.loss], data, strict=False)
     for p, (eye, star) in so._eyes.items():
         arrays[eye] = identity_array(np.shape(arrays[p]))
@@ -270,7 +274,7 @@ def _bound(so, data, outputs):
 def hessian_values(loss, params, data):
     """``{(p name, q name): ndarray of shape p.shape + q.shape}`` by the NumPy evaluator."""
     blocks, so = hessian_blocks(loss, params)
-    arrays, sizes = _bound(so, data, blocks.values())
+    arrays, sizes = _bound(so, data)
     wanted = [b for b in blocks.values() if b is not None]
     values = run_graph(wanted, arrays, sizes)
     out = {}
@@ -285,7 +289,7 @@ def hvp_values(loss, params, data, vectors):
     """``{q name: sum_p H_qp v_p}`` by the NumPy evaluator; ``vectors``: p name -> array."""
     so = SecondOrder(loss, params)
     named = {so.vectors[p].name: vectors[p.name] for p in so.params}
-    arrays, sizes = _bound(so, {**data, **named}, so.hvp.values())
+    arrays, sizes = _bound(so, {**data, **named})
     values = run_graph([h for h in so.hvp.values() if h is not None], arrays, sizes)
     return {q.name: np.zeros(np.shape(arrays[q])) if h is None
             else np.broadcast_to(values[h], np.shape(arrays[q])).copy()

@@ -32,12 +32,22 @@ def logistic_l2(seed=0, n=30, d=4):
                        "w": r.normal(size=d)}
 
 
+def square_param(seed=0, n=5, d=3):
+    """A square param A (d, d): its block with itself has four axes."""
+    r = np.random.default_rng(seed)
+    X, t, A = sg.tensor("X", ("N", "d")), sg.tensor("t", ("N",)), sg.param("A", ("d", "d"))
+    loss = sg.mean((sg.sum(sg.tanh(X @ A) * X, axis="d") - t) ** 2) + 0.1 * sg.l2(A)
+    return loss, [A], {"X": r.normal(size=(n, d)), "A": r.normal(size=(d, d)),
+                       "t": r.normal(size=n)}
+
+
 CORPUS = {
     "logistic": cases.logistic_regression,
     "logistic_l2": logistic_l2,
     "softmax_matrix": softmax_regression_matrix,
     "mlp2_tanh": lambda: cases.mlp(2, "tanh", n=5, sizes=[3, 4, 3]),
     "linear_regression": cases.linear_regression,
+    "square_param": square_param,
 }
 
 
@@ -213,6 +223,8 @@ def test_blocks_have_the_params_dims():
     assert so.block(W, W).dims == ("D'", "C'", "D", "C")
     assert so.block(W, b).dims == ("D", "C'", "C")
     assert so.block("b", "b").dims == ("C'", "C")
+    sq_loss, (A,), _ = square_param()
+    assert SecondOrder(sq_loss, [A]).block(A, A).dims == ("d" + "'" * 3, "d''", "d'", "d")
     with pytest.raises(DeclarationError, match="'X'"):
         so.block("X", W)
 
