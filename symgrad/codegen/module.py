@@ -3,6 +3,7 @@
 One self-contained module per model (Numba's cache key does not see other files).
 ``_sg_step`` computes the loss and writes every gradient into buffers it is given,
 so ``loss_and_grad`` and the fused training loop (``trainloop.py``) allocate once.
+With ``hessian=True`` the module also has ``hessian`` and ``hvp`` (``second_order.py``).
 """
 import numpy as np
 

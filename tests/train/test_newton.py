@@ -78,3 +78,14 @@ def test_newton_needs_a_model_compiled_with_hessian(monkeypatch):
     from symgrad.train import newton
     with pytest.raises(ValueError, match="compiled without hessian=True"):
         newton.check_newton_model(fake)
+
+
+def test_newton_records_validation_and_stops_early(cancer_model):
+    fn, init, data = cancer_model
+    half = {k: v[:280] for k, v in data.items()}
+    val = {k: v[280:] for k, v in data.items()}
+    hist = sg.fit(fn, init, data=half, validation_data=val, optimizer="newton", epochs=12,
+                  early_stopping={"patience": 1, "min_delta": 1e-3})
+    assert len(hist.metrics["val_loss"]) == len(hist) >= 2
+    assert hist.stop_reason in ("early_stopping", "converged")
+    assert np.all(np.isfinite(hist.metrics["val_loss"]))
