@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from symgrad.diff.reverse import backward, check_params
+from symgrad.graph.arguments import check_seed
 from symgrad.graph.bind import bind
 from symgrad.graph.evaluate import run_graph
 
@@ -40,6 +41,7 @@ def check_grad(loss, params, data, eps=1e-6, tolerance=1e-6, directions=3, seed=
     if isinstance(directions, bool) or not isinstance(directions, numbers.Integral) \
             or directions < 0:
         raise ValueError(f"check_grad: directions must be an int >= 0, got {directions!r}")
+    seed = check_seed(seed)
     params = check_params(loss, params)
     grads, _ = backward(loss, params)
     arrays, sizes = bind([loss], data)

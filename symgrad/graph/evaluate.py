@@ -6,6 +6,7 @@ can serve as the oracle compiled code is tested against.
 import numpy as np
 
 from symgrad.errors import DeclarationError, DimError
+from symgrad.graph.arguments import check_float_dtype, describe
 from symgrad.graph.bind import bind
 from symgrad.graph.node import Node
 from symgrad.graph.registry import get_op
@@ -47,8 +48,12 @@ def evaluate(outputs, values, float_dtype=np.float64, context=None):
     for o in outs:
         if not isinstance(o, Node):
             raise DeclarationError(f"evaluate takes symgrad nodes, got {type(o).__name__}: {o!r}")
+    float_dtype = check_float_dtype(float_dtype, "float_dtype").type
     extra = [] if context is None else [context] if not isinstance(context, (list, tuple)) \
         else list(context)
+    if not all(isinstance(c, Node) for c in extra):
+        raise TypeError("context must be None, a node (the loss) or a list of nodes, got "
+                        f"{describe(context)}")
     arrays, sizes = bind(outs + extra, values, float_dtype, strict=False)
     result = run_graph(outs, arrays, sizes, float_dtype)
     got = [result[o] for o in outs]
