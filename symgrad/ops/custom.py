@@ -37,6 +37,7 @@ from symgrad.graph.names import check_name, is_plain_identifier
 from symgrad.graph.node import Node, apply
 from symgrad.graph.registry import OPS, OpDef, register
 from symgrad.ops import body as B
+from symgrad.ops import body_code as BC
 from symgrad.ops._shape import unary_infer
 from symgrad.ops import elementwise as E
 from symgrad.ops.elementwise import HELPERS
@@ -144,8 +145,9 @@ def _check_params(name, params):
 
 
 def _real(value, what):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise DeclarationError(f"{what} must be a real number, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) \
+            or not np.isfinite(float(value)):
+        raise DeclarationError(f"{what} must be a finite real number, got {value!r}")
     return float(value)
 
 
@@ -156,16 +158,16 @@ _HELPER_SOURCES = {}   # helper name -> source, for generated ops calling each o
 def _make(name, display, expr, params, order, base):
     op = Custom(name, display, expr, dict(params), order, base)
     op.helper_name = f"_sg_f{order or ''}_{base}"
-    source, used = B.numba_source(op.helper_name, expr, op.symbols)
+    source, used = BC.numba_source(op.helper_name, expr, op.symbols)
     _HELPER_SOURCES[op.helper_name] = source
     op.helpers = set(used)
     if VECTOR_HELPERS is not None:   # a second helper for loops the codegen vectorises
         vector_name = f"_sg_fv{order or ''}_{base}"
         try:
-            source, used = B.numba_source(vector_name, expr, op.symbols, vector=True)
+            source, used = BC.numba_source(vector_name, expr, op.symbols, vector=True)
             _HELPER_SOURCES[vector_name] = source
             op.vector_helper_name, op.vector_helpers = vector_name, set(used)
-        except B.NoVectorForm:
+        except BC.NoVectorForm:
             pass
     op.func = _sympy_class(op)
     B.GENERATED[op.func] = op
@@ -256,7 +258,7 @@ def _closure(name, used, known):
 
 def _call(helper, op):
     def template(node):
-        values = "".join(", " + B._literal(float(node.attrs[p])) for p in op.params)
+        values = "".join(", " + BC.float_literal(float(node.attrs[p])) for p in op.params)
         return f"{helper}({{0}}{values})"
     return template
 

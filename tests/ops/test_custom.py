@@ -13,6 +13,7 @@ import symgrad as sg
 from symgrad.errors import DeclarationError
 from symgrad.graph import OPS
 from symgrad.ops import body as B
+from symgrad.ops import body_code as BC
 
 def make_swish():
     """swish, made when a test first needs it (not at import: see tests/ops/conftest.py)."""
@@ -173,10 +174,10 @@ def test_bad_names_are_refused(name):
 def test_bad_parameters_and_calls():
     with pytest.raises(DeclarationError, match="parameter name"):
         sg.elementwise("p1", lambda x, **k: x, params={"a b": 1.0})
-    with pytest.raises(DeclarationError, match="must be a real number"):
+    with pytest.raises(DeclarationError, match="must be a finite real number"):
         sg.elementwise("p2", lambda x, s: s * x, params={"s": "one"})
     scaled = sg.elementwise("scaled", lambda x, s: s * x, params={"s": 2.0})
-    with pytest.raises(DeclarationError, match="must be a real number"):
+    with pytest.raises(DeclarationError, match="must be a finite real number"):
         scaled(sg.param("w", ("d",)), s=[1.0])
     with pytest.raises(DeclarationError, match="expected a symgrad node or a SymPy"):
         swish("w")
@@ -282,10 +283,12 @@ def test_the_op_alone_fills_and_checks_its_parameters():
     node = apply("leaky_relu", a)
     assert node.attrs == {"slope": 0.01}
     np.testing.assert_allclose(sg.evaluate(node, {"a": np.array([-2.0, 3.0])}), [-0.02, 3.0])
-    with pytest.raises(DeclarationError, match="leaky_relu: slope must be a real number"):
+    with pytest.raises(DeclarationError, match="leaky_relu: slope must be a finite real number"):
         apply("leaky_relu", a, slope=None)
     with pytest.raises(DeclarationError, match=r"unknown parameter\(s\) \['beta'\]"):
         apply("leaky_relu", a, beta=1.0)
+    with pytest.raises(DeclarationError, match="slope must be a finite real number"):
+        sg.leaky_relu(a, slope=float("nan"))
 
 
 # -- property: the printed helper computes what the interpreter computes ---------------------
@@ -317,7 +320,7 @@ def _run_printed(expr, xs, vector=False):
     sigmoid)."""
     import math
     from symgrad.ops.elementwise import HELPERS
-    src, _ = B.numba_source("_sg_f_prop", expr, [_X], vector=vector)
+    src, _ = BC.numba_source("_sg_f_prop", expr, [_X], vector=vector)
     env = {"math": math}
     for helper in HELPERS.values():
         exec(helper, env)                     # symgrad's own helper sources
@@ -342,7 +345,7 @@ def test_printed_helper_agrees_with_the_interpreter(expr, derivative, vector):
     xs = np.linspace(-2.5, 2.5, 11)
     try:
         printed = _run_printed(expr, xs, vector)
-    except B.NoVectorForm:
+    except BC.NoVectorForm:
         assume(False)                         # a piece with no vectorisable form
     except (OverflowError, ValueError, ZeroDivisionError):
         assume(False)                         # plain Python raises where Numba gives inf/nan
