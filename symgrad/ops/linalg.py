@@ -68,10 +68,20 @@ def _matmul_element(ctx, node, idx):
     return sp.Sum(ctx.arg(0, inner_a) * ctx.arg(1, inner_b), (k, 0, ctx.size(c) - 1))
 
 
+def _as_labels(x, labels):
+    """``x`` (labelled like the product's output) relabelled like an input: ``labels`` are
+    (input label, output label) pairs. With a square operand they differ: ``A (C', C) @
+    v (C,)`` is a vector along ``C`` whose entries belong to ``A``'s rows, ``C'``."""
+    back = dict((out, inp) for inp, out in labels)
+    dims = tuple(back.get(d, d) for d in x.dims)
+    return x if dims == x.dims else apply("relabel", x, dims=dims)
+
+
 def _grad_a(g, y):
     a, b = y.inputs
     if b.ndim == 2:
         return g @ b.T                    # (..., j) @ (j, k)
+    g = _as_labels(g, y.attrs["out_a"])
     return expand(g, a.dims) * b if a.ndim == 2 else g * b
 
 
@@ -79,6 +89,8 @@ def _grad_b(g, y):
     a, b = y.inputs
     if a.ndim == 2:
         return a.T @ g                    # (k, i) @ (i, ...)
+    (ka, kb), g = y.attrs["contract"], _as_labels(g, y.attrs["out_b"])
+    a = a if ka == kb else apply("relabel", a, dims=(kb,))   # v (C,) @ A (C', C): along C'
     return expand(a, b.dims) * g if b.ndim == 2 else g * a
 
 

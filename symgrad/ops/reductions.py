@@ -106,7 +106,9 @@ def _np_expand(node, sizes, x):
 def _expand_vjp(g, y):
     x = y.inputs[0]
     extra = tuple(d for d in y.dims if d not in x.dims)
-    return apply("sum", g, axes=extra)
+    # an expand may also reorder (the lowered ``(N, K) @ (B, K, C)``): the adjoint is laid
+    # out as x again, else a param's gradient would come back transposed
+    return expand(apply("sum", g, axes=extra), x.dims)
 
 
 register(OpDef("expand", "reduction", _expand_infer, lambda ctx, node, idx: ctx.arg(0, idx),
