@@ -298,6 +298,7 @@ class _Chain:
 
     def tidy(self, expr):
         expr = collapse(self.read_back(collapse(expr)))
+        expr = expr.replace(_is_mask_power, lambda e: e.base)      # step(z)^2 = step(z)
         expr = _canonical_dummies(sp.factor_terms(_merge_sums(expr)), self.preferred)
         return _letters_for_dummies(expr, self.letters)
 
@@ -342,6 +343,12 @@ def _merge_sums(expr):
     merged = [coeff * sp.Sum(sp.factor_terms(sp.Add(*fs)), *limits)
               for (limits, coeff), fs in groups.items()]
     return sp.Add(*merged, *rest)
+
+
+def _is_mask_power(e):
+    """A positive power of a 0/1 mask (step, [condition], onehot): the mask itself."""
+    return isinstance(e, sp.Pow) and isinstance(e.base, (F.step, F.iverson, F.onehot)) \
+        and e.exp.is_integer and e.exp.is_positive
 
 
 def _diff(expr, x):

@@ -64,6 +64,8 @@ class MatrixHessian:
                                       f"{err}") from None
 
     def _convert(self, expr, rows, cols):
+        if expr == 0:
+            return Mx("scalar", (sp.S.Zero,))
         terms = [self._term(t, rows, cols) for t in _terms(expr)]
         if len(terms) == 1:
             return terms[0]

@@ -157,3 +157,15 @@ def test_printed_hessian_of_every_registry_op(op, rng):
     for key in want:
         np.testing.assert_allclose(got[key], want[key], rtol=1e-9, atol=1e-10,
                                    err_msg=f"{op} {key}")
+
+
+def test_relu_regression_and_a_linear_loss():
+    X, t, w = sg.tensor("X", ("N", "d")), sg.tensor("t", ("N",)), sg.param("w", ("d",))
+    relu = sg.mse(sg.relu(X @ w), t)
+    assert str(sg.hessian(relu, w)).splitlines()[0] == \
+        "d2L/dw_j dw_k = 2 sum_i step(z_i) X_ij X_ik / N"          # step^2 = step
+    assert str(sg.hessian(relu, w, form="matrix")).splitlines()[0] == \
+        "d2L/dw dw = 2 X^T diag(step(z)) X / N"
+    linear = sg.sum(X @ w - t)
+    assert str(sg.hessian(linear, w)) == "d2L/dw_j dw_k = 0"
+    assert str(sg.hessian(linear, w, form="matrix")) == "d2L/dw dw = 0"
