@@ -36,7 +36,7 @@ def eval_index_expr(expr, arrays, sizes, env=None):
 
 
 def _ev(e, arrays, sizes, env):
-    if e.is_Number:
+    if e.is_Number or (e.is_number and not e.has(sp.Indexed)):   # 2, sqrt(pi), pi / 2
         return float(e)
     if isinstance(e, sp.Symbol):
         if e in env:

@@ -54,6 +54,9 @@ class softplus(sp.Function):
             return sp.Float(max(v, 0.0) + math.log1p(math.exp(-abs(v))))
         return None
 
+    def _eval_is_real(self):
+        return self.args[0].is_real
+
     def fdiff(self, argindex=1):
         return sigmoid(self.args[0])
 
@@ -76,6 +79,9 @@ class step(sp.Function):
             return sp.S.One if x > 0 else sp.S.Zero
         return None
 
+    def _eval_is_real(self):
+        return self.args[0].is_real
+
     def fdiff(self, argindex=1):
         return sp.S.Zero
 
@@ -91,6 +97,9 @@ class relu(sp.Function):
         if x.is_Number:
             return x if x > 0 else sp.S.Zero * x
         return None
+
+    def _eval_is_real(self):
+        return self.args[0].is_real
 
     def fdiff(self, argindex=1):
         return step(self.args[0])
