@@ -19,6 +19,29 @@ _SIMPLE = re.compile(r"^(-?[0-9.e+-]+|math\.(inf|nan)"
                      r"|[A-Za-z_][A-Za-z0-9_]*(\[[A-Za-z0-9_, ]*\])?)$")
 
 
+# A sum in eight interleaved partial sums: eight independent chains of adds instead of
+# one, so it runs at the adder's throughput, not its latency (~3x faster). A fixed
+# order: the same result every run, and no less accurate than one running sum.
+SUM = '''def _sg_sum(a):
+    """Sum of a 1-D array: partial sums of every eighth element, added pairwise."""
+    n = a.shape[0]
+    s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = 0.0
+    for i in range(0, n - 7, 8):
+        s0 += a[i]
+        s1 += a[i + 1]
+        s2 += a[i + 2]
+        s3 += a[i + 3]
+        s4 += a[i + 4]
+        s5 += a[i + 5]
+        s6 += a[i + 6]
+        s7 += a[i + 7]
+    total = ((s0 + s4) + (s2 + s6)) + ((s1 + s5) + (s3 + s7))
+    for i in range(n - n % 8, n):
+        total += a[i]
+    return total
+'''
+
+
 def literal(value):
     value = float(value)
     if math.isnan(value):
@@ -44,8 +67,9 @@ class Module:
     def note(self, node):
         return comment_for(node, self.names, getattr(self, "adjoint_of", None))
 
-    def use_helpers(self, node):
-        self.helpers.update(get_op(node.op).code.get("helpers", {}))
+    def use_helpers(self, node, vector=False):
+        code = get_op(node.op).code
+        self.helpers.update(code["vector_helpers"] if vector else code.get("helpers", {}))
 
 
 class Body:
@@ -54,6 +78,7 @@ class Body:
     def __init__(self, module, plan, args):
         self.m, self.plan, self.args = module, plan, set(args)
         self.lines, self.access = [], {}
+        self.vector = False     # emitting a loop of plan.vector
         self.transposed = {}    # data node -> name of a transposed copy the caller keeps
 
     # -- how a node is read --------------------------------------------------------
@@ -81,6 +106,8 @@ class Body:
         return head, indent + "    " * len(dims)
 
     def group(self, step):
+        if step in self.plan.summed:
+            return self.summed(step)
         reds = [x for x in step.members if self.plan.kind[x] == "red"]
         for r in reds:
             combine = get_op(r.op).code["reduce"]
@@ -94,6 +121,7 @@ class Body:
         head, ind = self.loops(step.dims)
         body = []
         self.access = {}
+        self.vector = step in self.plan.vector     # use the ops' vectorisable templates
         for x in step.members:
             body += [ind + line for line in self.member(x)]
         self.lines += head + body
@@ -103,13 +131,25 @@ class Body:
                 self.lines.append(f"{self.m.names[r]} /= {n}")
         self.access = {}
 
+    def summed(self, step):
+        """Full sums of buffered terms (``Plan.summed``): ``_sg_sum`` over the flat array."""
+        self.m.helpers["_sg_sum"] = SUM
+        for r in step.members:
+            term = r.inputs[0]
+            flat = self.m.names[term] + (".reshape(-1)" if term.ndim > 1 else "")
+            self.lines.append(f"{self.m.names[r]} = _sg_sum({flat})  # {self.m.note(r)}")
+            if get_op(r.op).code["reduce"] == "mean":
+                n = " * ".join(self.m.size[d] for d in term.dims)
+                self.lines.append(f"{self.m.names[r]} /= {n}")
+
     def member(self, node):
         code, name = get_op(node.op).code, self.m.names[node]
-        self.m.use_helpers(node)
+        vector = self.vector and "vector" in code
+        self.m.use_helpers(node, vector)
         ops = [self.read(x, True) for x in node.inputs]
         if self.plan.kind[node] == "red":
             return self.reduce_into(node, code, ops, name)
-        template = code["scalar"]
+        template = code["vector" if vector else "scalar"]
         template = template(node) if callable(template) else template
         expr = template.format(*ops, index=self.m.index)
         note = f"  # {self.m.note(node)}"
@@ -149,7 +189,7 @@ class Body:
     def emit(self):
         for step in self.plan.steps:
             if step.kind == "group":
-                if step.dims:
+                if step.dims and step not in self.plan.summed:
                     kept = [self.m.names[m] for m in step.members
                             if m in self.plan.buffered or not m.dims]
                     self.lines.append(f"# fused loop over {', '.join(step.dims)}: "

@@ -59,6 +59,7 @@ class Plan:
         self.kind = {n: kind_of(n) for n in self.order}
         self.fills = self._find_fills()
         self.steps = self._schedule()
+        self.vector = self._vectorise()
         self.step_of = {m: s for s in self.steps for m in s.members}
         self.buffered = self._buffered()
 
@@ -179,6 +180,70 @@ class Plan:
             return False
         # a reduction's result exists only after its loop ends
         return not any(x in group.members and self.kind[x] == "red" for x in node.inputs)
+
+    # -- vectorisable loops ------------------------------------------------------------------
+    def _vectorise(self):
+        """Split serial reductions out of fused loops; return the loops worth vectorising.
+
+        A serial reduction (one chain of adds along the innermost loop; without fastmath
+        LLVM may not reorder it) keeps the whole loop scalar and is latency-bound. A full
+        sum of a plain term (the loss, a penalty) moves into a step of its own right after,
+        reading its term from a buffer, and is summed in interleaved partial sums
+        (``summed``, emitted as ``_sg_sum``). A loop computing an op with a vectorisable
+        template (exp, sigmoid: ``code["vector"]``) and nothing LLVM cannot vectorise
+        loses all its serial reductions that way and is returned: it uses the templates.
+        Only loops that also compute something read elsewhere (a gradient) are split.
+        """
+        vector, steps, self.summed = set(), [], set()
+        readers = {}
+        for n in self.order:
+            for x in self.deps(n) if self.kind[n] not in FREE else ():
+                readers.setdefault(x, set()).add(n)
+        for step in self.steps:
+            steps.append(step)
+            if step.kind != "group" or not step.dims:
+                continue
+            serial = [m for m in step.members
+                      if self.kind[m] == "red" and step.dims[-1] not in m.dims]
+            rest = [m for m in step.members if m not in serial]
+            # a loop that only feeds its sums stays one loop: nothing to vectorise apart
+            if not any(m in self.outputs or readers.get(m, set()) - set(step.members)
+                       for m in rest):
+                continue
+            fast = any("vector" in get_op(m.op).code for m in rest) and \
+                all(self._vector_safe(m) for m in rest)
+            move = serial if fast else [m for m in serial if self._summable(m)]
+            if move and rest:
+                step.members = [m for m in step.members if m not in move]
+                steps.append(Step("group", step.dims))
+                steps[-1].members = move
+                if all(self._summable(m) for m in move):
+                    self.summed.add(steps[-1])
+            if fast:
+                vector.add(step)
+        self.steps = steps
+        return vector
+
+    def _summable(self, node):
+        """A sum or mean of all of its plain term's elements."""
+        code = get_op(node.op).code
+        return code.get("reduce") in ("sum", "mean") and "element" not in code and \
+            not node.dims and self.kind[node.inputs[0]] not in ("const", "value")
+
+    def _vector_safe(self, node):
+        """Whether LLVM can vectorise ``node``'s statement: plain arithmetic and selects,
+        or a vectorisable template; no libm call, no ``**``, no max-reduction branch."""
+        code = get_op(node.op).code
+        if "vector" in code:
+            return True
+        if self.kind[node] == "red":
+            return code["reduce"] != "max" and self._plain(code.get("element", "{0}"), node)
+        return self._plain(code["scalar"], node)
+
+    @staticmethod
+    def _plain(template, node):
+        text = template(node) if callable(template) else template
+        return not any(call in text for call in ("math.", "_sg_", "**"))
 
     # -- buffers ---------------------------------------------------------------------------
     def _buffered(self):

@@ -109,11 +109,65 @@ HELPERS = {
         "    return -1.0 if x < 0.0 else 0.0 * x\n"),
 }
 
+# Vectorisable forms: libm's exp is a scalar call LLVM cannot vectorise (no SVML in
+# llvmlite), so a loop over exp or sigmoid runs one element at a time. These use only
+# arithmetic, selects and a bitcast: Cody-Waite reduction x = n ln2 + r (|r| <= ln2/2),
+# a degree-13 Taylor polynomial (truncation < 1e-17), then 2^n as two exact power-of-two
+# factors so subnormal results round once. Within 1 ulp of math.exp over the whole
+# float64 range; overflow to inf, underflow to 0, NaN and +-inf as math.exp
+# (tests/ops/test_fastmath.py). Scalar, they are about 2x slower than libm, so the
+# emitter uses them only in loops that vectorise (schedule.Plan.vector).
+VECTOR_HELPERS = {
+    "_sg_f64_bits": (
+        "@numba.extending.intrinsic\n"
+        "def _sg_f64_bits(typingctx, bits):\n"
+        "    \"\"\"The float64 whose IEEE-754 bit pattern is the int64 bits (a bitcast).\"\"\"\n"
+        "    def codegen(context, builder, signature, args):\n"
+        "        return builder.bitcast(args[0], context.get_value_type(numba.types.float64))\n"
+        "    return numba.types.float64(numba.types.int64), codegen\n"),
+    "_sg_vexp": (
+        "def _sg_vexp(x):\n"
+        "    c = x if x == x else 0.0  # NaN: any finite value here, returned below\n"
+        "    c = 710.0 if c > 710.0 else c  # exp(710) overflows to inf anyway\n"
+        "    c = -746.0 if c < -746.0 else c  # exp(-746) rounds to 0 anyway\n"
+        "    n = math.floor(c * 1.4426950408889634 + 0.5)  # round(c / ln2)\n"
+        "    r = (c - n * 0.6931471803691238) - n * 1.9082149292705877e-10  # ln2 hi + lo\n"
+        "    p = 1.0 / 6227020800.0\n"
+        + "".join("    p = p * r + 1.0 / %r\n" % float(f) for f in
+                  (479001600, 39916800, 3628800, 362880, 40320, 5040, 720, 120, 24, 6, 2, 1))
+        + "    half = n >> 1  # 2^n = 2^half 2^(n - half): both normal for n in [-1076, 1025]\n"
+        "    y = ((1.0 + p * r) * _sg_f64_bits((half + 1023) << 52)) \\\n"
+        "        * _sg_f64_bits((n - half + 1023) << 52)\n"
+        "    return y if x == x else x\n"),
+    "_sg_vsigmoid": (
+        "def _sg_vsigmoid(x):\n"
+        "    e = _sg_vexp(-abs(x))  # never exp of a large positive number\n"
+        "    return (1.0 if x >= 0.0 else e) / (1.0 + e)  # a select, not a branch\n"),
+}
 
-def scalar_code(template, helpers=HELPERS):
-    """The ``code`` hook of an elementwise op: its template plus the helpers it calls."""
+# op -> its vectorisable template (see VECTOR_HELPERS)
+VECTOR = {"exp": "_sg_vexp({0})", "sigmoid": "_sg_vsigmoid({0})"}
+
+
+def scalar_code(template, helpers=HELPERS, vector=None):
+    """The ``code`` hook of an elementwise op: its template plus the helpers it calls,
+    and its vectorisable template (``vector``, with ``vector_helpers``) if it has one."""
     names = re.findall(r"_sg_\w+", template) if isinstance(template, str) else []
-    return {"scalar": template, "helpers": {n: helpers[n] for n in names if n in helpers}}
+    code = {"scalar": template, "helpers": {n: helpers[n] for n in names if n in helpers}}
+    if vector is not None:
+        code["vector"], code["vector_helpers"] = vector, _closure(vector, VECTOR_HELPERS)
+    return code
+
+
+def _closure(template, helpers):
+    """The helpers ``template`` calls, and the helpers those call."""
+    found, todo = {}, re.findall(r"_sg_\w+", template)
+    while todo:
+        name = todo.pop()
+        if name in helpers and name not in found:
+            found[name] = helpers[name]
+            todo += re.findall(r"_sg_\w+", helpers[name])
+    return found
 
 
 # name: (SymPy meaning, NumPy meaning, gradient rule (g, y, x), Numba scalar code, label)
@@ -180,7 +234,8 @@ LOCAL = {"softplus": _softplus_local}
 for _name, (_sym, _np, _rule, _code, _label) in UNARY.items():
     register(OpDef(_name, "elementwise", unary_infer(_name), _unary_element(_sym),
                    (lambda f: lambda node, sizes, x: f(x))(_np), _unary_vjp(_rule),
-                   label=_label, code=scalar_code(_code), constant=_rule is None,
+                   label=_label, code=scalar_code(_code, vector=VECTOR.get(_name)),
+                   constant=_rule is None,
                    local=LOCAL.get(_name)))
 
 for _name, (_sym, _np, _ra, _rb, _code, _label) in BINARY.items():
@@ -207,4 +262,4 @@ register(OpDef(
     (lambda g, node: _pow_grad(g, node, node.inputs[0]),),
     label="^", code=scalar_code(_pow_code)))
 
-__all__ = ["HELPERS", "aligned", "np_sigmoid", "np_softplus", "pick_dims", "scalar_code", "unbroadcast"]
+__all__ = ["HELPERS", "VECTOR", "VECTOR_HELPERS", "aligned", "np_sigmoid", "np_softplus", "pick_dims", "scalar_code", "unbroadcast"]

@@ -99,10 +99,11 @@ def test_perceptron_source_is_short_and_mirrors_the_rule():
     src = compile(loss, params).source
     gradient = src[src.index("def loss_and_grad"):src.index("def loss(")]
     assert len(gradient.splitlines()) <= 30
-    assert "_sg_sigmoid(" in gradient and "(1.0 - " in gradient   # sigma (1 - sigma)
+    assert "_sg_vsigmoid(" in gradient and "(1.0 - " in gradient   # sigma (1 - sigma)
     assert "_sg_gemv(x, g_z, g_w, _SG_TN)" in gradient             # x^T @ g_z, no copy
+    assert "L = _sg_sum(" in gradient     # the loss summed apart: the loop vectorises
     # named as in the derivation: z, sigma, delta and their adjoints
-    for name in ("sigma = _sg_sigmoid(z[i])", "delta = (y[i] - sigma)", "g_z[i] = (g_sigma"):
+    for name in ("sigma = _sg_vsigmoid(z[i])", "delta = (y[i] - sigma)", "g_z[i] = (g_sigma"):
         assert name in gradient, name
     assert "for i in range(N):" in gradient and gradient.count("for ") == 1   # one fused loop
 
