@@ -6,6 +6,8 @@ functions: ``hessian`` returns the blocks ``(p, q)`` with ``p`` not after ``q`` 
 params' order (the others are their transposes), ``hvp`` returns ``sum_p H_qp v_p`` for
 every ``q``. A block that is a contraction of 2-D operands (``X^T (D X)``) is one gemm.
 """
+import functools
+
 import numpy as np
 
 from symgrad.diff.hessian import SecondOrder, identity_array
@@ -91,6 +93,13 @@ def _require(model, what):
     return model._src.second
 
 
+@functools.lru_cache(maxsize=16)
+def _identity(shape):
+    """The identity for a param of ``shape`` (made once per shape: at d = 500 a fresh one
+    per call would cost a tenth of the block's time); compiled code only reads it."""
+    return identity_array(shape)
+
+
 def _shape_of(params, p):
     if p.name not in params:
         raise DataError(f"missing param {p.name!r} (dims {p.dims})")
@@ -101,7 +110,7 @@ def hessian(model, params, data):
     """``{(p name, q name): ndarray of shape p.shape + q.shape}``, every block."""
     g = _require(model, "hessian")
     params = {(k.name if hasattr(k, "name") else k): v for k, v in (params or {}).items()}
-    eyes = {eye.name: identity_array(_shape_of(params, p)) for eye, p in g.eyes().items()}
+    eyes = {eye.name: _identity(_shape_of(params, p)) for eye, p in g.eyes().items()}
     live = [(pq, n) for pq, n in ((pq, g.blocks[pq]) for pq in g.pairs) if n is not None]
     values = []
     if live:
