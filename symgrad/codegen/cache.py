@@ -12,18 +12,16 @@ half a file.
 import hashlib
 import importlib.util
 import os
-import pickle
 import sys
 import tempfile
 import threading
 import time
+import traceback
 import warnings
 
 ENV_VAR = "SYMGRAD_CACHE_DIR"
 _loaded = {}   # path -> module, so one process imports (and compiles) a module once
 _lock = threading.RLock()
-# What a truncated or garbled Numba cache file raises while a module is imported.
-DAMAGED = (pickle.UnpicklingError, EOFError)
 
 
 def default_dir():
@@ -159,10 +157,12 @@ def load(path):
             return _loaded[path]
         try:
             module = _import(path)
-        except DAMAGED as err:   # helpers with signatures load eagerly
+        except Exception as err:   # noqa: BLE001 - helpers with signatures load eagerly
+            if not _raised_loading_numba_cache(err):
+                raise              # the module itself is at fault, not Numba's cache
             _warn_damaged(path, err)
             purge(path)
-            module = _import(path)
+            module = _import(path)     # a second failure is the module's own: raised
         for value in list(vars(module).values()):
             _guard_numba_cache(value, path)
         _loaded[path] = module
@@ -183,6 +183,12 @@ def _import(path):
 
 
 # -- Numba's cache files: any damage is a miss ---------------------------------------------
+def _raised_loading_numba_cache(err):
+    """Whether ``err`` came from inside Numba's cache loader (not the module's own code)."""
+    frames = traceback.extract_tb(err.__traceback__)
+    return any(f.filename.endswith(os.path.join("numba", "core", "caching.py")) for f in frames)
+
+
 def _warn_damaged(path, err):
     warnings.warn(f"damaged Numba cache for {path} ({type(err).__name__}: {err}); "
                   "recompiling", RuntimeWarning, stacklevel=4)

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+import warnings
 
 import numpy as np
 import pytest
@@ -178,9 +179,13 @@ def test_damaged_numba_files_of_any_kind_are_a_miss(tmp_path, monkeypatch):
                 with open(name, "wb") as f:
                     f.write(spoil(data) if name.endswith(suffix) else data)
             cache._loaded.pop(fn.path)                 # import afresh, as a new process would
-            with pytest.warns(RuntimeWarning, match="damaged Numba cache") as record:
+            with warnings.catch_warnings(record=True) as record:
+                warnings.simplefilter("always")
                 got = compile(loss, params).loss_and_grad({"w": workers.W0}, x=workers.X_DATA)
-            assert len([w for w in record if "damaged" in str(w.message)]) == 1, (kind, suffix)
+            damaged = [w for w in record if "damaged Numba cache" in str(w.message)]
+            assert len(record) == len(damaged) <= 1, (kind, suffix, record)
+            # a flipped byte may land where Numba sees only a stale entry: a silent miss
+            assert len(damaged) == 1 or kind == "flipped", (kind, suffix)
             assert got[0] == want[0] and got[1]["w"] == want[1]["w"], (kind, suffix)
 
 
@@ -268,3 +273,30 @@ def test_stale_temp_files_of_killed_writers_are_swept(tmp_path):
     cache.sweep_stale_temps([str(tmp_path)])
     assert not old.exists() and not numba_tmp.exists()
     assert fresh.exists()            # a live writer may still own it
+
+
+EAGER = '''from numba import njit
+
+
+@njit("float64(float64)", cache=True)
+def twice(x):
+    return 2.0 * x
+'''
+
+
+def test_damaged_cache_of_an_eagerly_compiled_helper_is_a_miss(tmp_path):
+    """A function with a signature compiles (and loads its cache) at import: damage there
+    is a miss too, and an error of the module's own is still raised."""
+    path = cache.store(EAGER + "# eager helper test\n", str(tmp_path))
+    assert cache.load(path).twice(2.0) == 4.0
+    for name in cache.numba_files(path):
+        with open(name, "r+b") as f:
+            f.truncate(7)
+    cache._loaded.pop(path)
+    with pytest.warns(RuntimeWarning, match="damaged Numba cache"):
+        assert cache.load(path).twice(3.0) == 6.0
+    broken = cache.store(EAGER + "missing_name\n", str(tmp_path))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                 # not mistaken for cache damage
+        with pytest.raises(NameError):
+            cache.load(broken)
