@@ -79,6 +79,26 @@ def test_a_lost_worker_costs_only_a_retry(client, problem, tmp_path):
         _same(a, b)
 
 
+def test_groups_are_sent_again_when_the_payload_is_lost(client, problem, monkeypatch):
+    fn, init, data = problem
+    scatters, real_scatter = [], client.scatter
+
+    def losing_the_first(values, **kwargs):
+        """As if the worker holding the first scattered payload died at once."""
+        futures = real_scatter(values, **kwargs)
+        scatters.append(futures)
+        if len(scatters) == 1:
+            client.cancel(futures)
+        return futures
+
+    monkeypatch.setattr(client, "scatter", losing_the_first)
+    kw = dict(epochs=3, batch_size=16)
+    remote = sg.sweep(fn, init, data, GRID, client=client, **kw)
+    assert len(scatters) == 2 and not remote.failed
+    for a, b in zip(sg.sweep(fn, init, data, GRID, n_jobs=1, **kw), remote):
+        _same(a, b)
+
+
 def test_grid_search_cv_on_the_dask_backend(client):
     joblib = pytest.importorskip("joblib")
     from sklearn.datasets import make_classification
