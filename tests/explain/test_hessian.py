@@ -140,18 +140,14 @@ def test_readme_newton_prints_what_it_shows(capsys):
 
 def _registry_cases():
     from tests.ops.test_registry import CASES
-    # index_eval cannot evaluate pi yet (erf' = 2 exp(-x^2) / sqrt(pi)); the first-order
-    # printed-formula test of erf fails the same way
-    return CASES, [pytest.param(op, marks=pytest.mark.xfail(reason="index_eval: pi",
-                                                            strict=False))
-                   if op == "erf" else op for op in sorted(CASES)]
+    return CASES
 
 
-@pytest.mark.parametrize("op", _registry_cases()[1])
+@pytest.mark.parametrize("op", sorted(_registry_cases()))
 def test_printed_hessian_of_every_registry_op(op, rng):
     """sum(f(params) * R) for each registry case: the printed blocks, evaluated, against
     the numeric Hessian (masks, steps and signs held constant, as the backward graph)."""
-    loss, params, data = _registry_cases()[0][op](rng)
+    loss, params, data = _registry_cases()[op](rng)
     hes = sg.hessian(loss, params)
     got, want = hes.evaluate(data), hessian_values(loss, params, data)
     for key in want:
