@@ -98,6 +98,9 @@ class SweepResult:
             row.update(epochs=len(run), status=status(run), time=run.time)
             if isinstance(run, FailedRun):
                 row["error"] = run.error
+            elif run.diverged:
+                row["error"] = (f"the loss became non-finite in epoch {run.stopped_epoch}; "
+                                f"the params are those after epoch {run.stopped_epoch - 1}")
             rows.append(row)
         return rows
 

@@ -213,6 +213,7 @@ def test_a_diverging_grid_point_does_not_stop_the_others(regression):
                              on_divergence="stop"))
     rows = res.table()
     assert [r["status"] for r in rows] == ["completed", "diverged", "completed"]
+    assert "non-finite in epoch" in rows[1]["error"] and "error" not in rows[0]
     with pytest.raises(DivergenceError, match=r"1 of 2 sweep runs diverged \(lr=1e\+04\)") as err:
         sg.sweep(fn, init, data, {"lr": [0.01, 1e4]}, epochs=60, n_jobs=1,
                  on_divergence="raise")
