@@ -163,8 +163,10 @@ def load(path):
             _warn_damaged(path, err)
             purge(path)
             module = _import(path)     # a second failure is the module's own: raised
+        from numba.core.dispatcher import Dispatcher
         for value in list(vars(module).values()):
-            _guard_numba_cache(value, path)
+            if isinstance(value, Dispatcher):
+                _guard_numba_cache(value, path)
         _loaded[path] = module
         return module
 

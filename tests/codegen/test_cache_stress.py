@@ -300,3 +300,16 @@ def test_damaged_cache_of_an_eagerly_compiled_helper_is_a_miss(tmp_path):
         warnings.simplefilter("error")                 # not mistaken for cache damage
         with pytest.raises(NameError):
             cache.load(broken)
+
+
+def test_a_cache_that_cannot_be_written_only_warns(tmp_path, monkeypatch):
+    from numba.core import caching
+
+    def full_disk(self, key, data):
+        raise OSError(28, "No space left on device")
+    monkeypatch.setenv(cache.ENV_VAR, str(tmp_path))
+    monkeypatch.setattr(caching.IndexDataCacheFile, "save", full_disk)
+    loss, params = workers.model(3)
+    with pytest.warns(RuntimeWarning, match="could not write Numba's cache .*No space left"):
+        value, grads = compile(loss, params).loss_and_grad({"w": workers.W0}, x=workers.X_DATA)
+    _exact({"value": value, "grad": float(grads["w"])}, 3)
