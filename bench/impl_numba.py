@@ -3,7 +3,9 @@
 Each trainer is one ``@njit`` kernel over the whole run (steps x batches),
 with buffers allocated once, BLAS through ``np.dot(a, b, out)`` and explicit
 loops for the elementwise parts.  No fastmath, no parallel=True, no on-disk
-cache (so the first call measures a real JIT compile).  Every workload gets its
+cache (so the first call measures a real JIT compile). Buffers take the data's
+dtype, so the same trainers run a float32 copy of a workload in float32
+(``bench.workloads.as_float32``).  Every workload gets its
 own top-level dispatcher so each one's first call includes its own compile;
 the small shared helpers are compiled once, on first use.
 """
@@ -126,9 +128,9 @@ def _sigmoid_sse_run(X, t, w, lr, steps):
     # One (d, n) C-contiguous copy: OpenBLAS gemv is ~25% faster on this
     # layout for both X @ w and X.T @ dz than on the (n, d) original.
     XT = np.ascontiguousarray(X.T)
-    z = np.empty(n)
-    dz = np.empty(n)
-    g = np.empty(d)
+    z = np.empty(n, X.dtype)
+    dz = np.empty(n, X.dtype)
+    g = np.empty(d, X.dtype)
     for _ in range(steps):
         np.dot(XT.T, w, z)
         for i in range(n):
@@ -154,10 +156,10 @@ def _sigmoid_sse_loss(X, t, w):
 def _softmax_run(X, y, W, b, lr, l2, batches):
     steps, B = batches.shape
     d, k = W.shape
-    xb = np.empty((B, d))
-    z = np.empty((B, k))
-    gW = np.empty((d, k))
-    gb = np.empty(k)
+    xb = np.empty((B, d), X.dtype)
+    z = np.empty((B, k), X.dtype)
+    gW = np.empty((d, k), X.dtype)
+    gb = np.empty(k, X.dtype)
     two_l2 = 2.0 * l2
     for s in range(steps):
         idx = batches[s]
@@ -188,15 +190,16 @@ def _mlp_run_py(X, y, W1, b1, W2, b2, lr, batches):
     steps, B = batches.shape
     d, H = W1.shape
     k = W2.shape[1]
-    xb = np.empty((B, d))
-    h = np.empty((B, H))
-    z = np.empty((B, k))
-    gh = np.empty((B, H))
-    gW1 = np.empty((d, H))
-    gW2 = np.empty((H, k))
-    W2T = np.empty((k, H))
-    gb1 = np.empty(H)
-    gb2 = np.empty(k)
+    dt = X.dtype
+    xb = np.empty((B, d), dt)
+    h = np.empty((B, H), dt)
+    z = np.empty((B, k), dt)
+    gh = np.empty((B, H), dt)
+    gW1 = np.empty((d, H), dt)
+    gW2 = np.empty((H, k), dt)
+    W2T = np.empty((k, H), dt)
+    gb1 = np.empty(H, dt)
+    gb2 = np.empty(k, dt)
     for s in range(steps):
         idx = batches[s]
         _gather_rows(X, idx, xb)

@@ -19,7 +19,7 @@ workloads (W1) have ``orders=None``.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 import numpy as np
@@ -170,6 +170,13 @@ def make_w4(seed: int = 4) -> Workload:
                     "labels), SGD batch 256 lr=0.05, 10 epochs",
         n_classes=k,
     )
+
+
+def as_float32(wl: Workload) -> Workload:
+    """The same workload with float32 data and initial parameters (labels stay int64)."""
+    y = wl.y if wl.y.dtype.kind == "i" else wl.y.astype(np.float32)
+    return replace(wl, X=wl.X.astype(np.float32), y=y,
+                   params={k: v.astype(np.float32) for k, v in wl.params.items()})
 
 
 WORKLOADS = {"W1": make_w1, "W2": make_w2, "W3": make_w3, "W4": make_w4}
