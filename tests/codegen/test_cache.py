@@ -10,6 +10,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from symgrad.codegen import cache, compile
 from tests.cases import sigmoid_perceptron
@@ -130,19 +131,27 @@ def test_two_processes_compiling_at_once_share_a_sound_cache(tmp_path):
     assert len(modules) == 1 and not [f for f in os.listdir(tmp_path) if ".tmp" in f]
 
 
+@pytest.mark.slow
 def test_cache_tests_pass_with_numba_cache_dir_set(tmp_path):
-    """The tests above, run again in a process whose NUMBA_CACHE_DIR is a fresh dir (as in
-    many containers and CI images): Numba's files land there, and the tests find them."""
+    """The tests above (and the damage and kill tests of test_cache_stress.py), run again
+    in a process whose NUMBA_CACHE_DIR is a fresh dir (as in many containers and CI
+    images): Numba's files land there, and the tests find and purge them there."""
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     numba_dir = tmp_path / "numba"
     env = {**os.environ, "NUMBA_CACHE_DIR": str(numba_dir),
            cache.ENV_VAR: str(tmp_path / "symgrad")}
     env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
-    tests = ["test_second_process_loads_from_cache", "test_damaged_numba_cache_is_a_miss",
-             "test_two_processes_compiling_at_once_share_a_sound_cache"]
+    here = os.path.abspath(__file__)
+    stress = os.path.join(os.path.dirname(here), "test_cache_stress.py")
+    tests = [f"{here}::{t}" for t in (
+        "test_second_process_loads_from_cache", "test_damaged_numba_cache_is_a_miss",
+        "test_two_processes_compiling_at_once_share_a_sound_cache")]
+    tests += [f"{stress}::{t}" for t in (
+        "test_damaged_numba_files_of_any_kind_are_a_miss",
+        "test_damaged_cache_of_an_eagerly_compiled_helper_is_a_miss",
+        "test_process_killed_while_writing_the_cache_is_recovered[numba-object]")]
     out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                          "--basetemp", str(tmp_path / "inner"),
-                          "-k", " or ".join(tests), os.path.abspath(__file__)],
+                          "--basetemp", str(tmp_path / "inner"), *tests],
                          env=env, cwd=root, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
     assert f"{len(tests)} passed" in out.stdout
