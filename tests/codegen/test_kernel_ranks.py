@@ -3,8 +3,9 @@ compiles and is exact for operands of every rank it accepts, every axis spelling
 of 1, and results of rank 0.
 
 The defect this guards: logsumexp of a 1-D tensor (a 0-d result) wrote ``L[] = ...``, a
-SyntaxError at import. Each case is one small model whose loss sums several uses of one
-op (every axis of one rank), so one compile covers them all; it is checked against the
+SyntaxError at import (``take`` from a 1-D tensor went through the same line). Each
+case is one small model whose loss sums many uses of one op (every rank and axis), so
+one compile covers them all; it is checked against the
 NumPy evaluator (value and gradients) and through every generated function: ``loss``,
 ``loss_and_grad``, a forward ``output`` and one step of the fused training loop.
 """
