@@ -41,20 +41,24 @@ class SecondOrderGraphs:
 
 
 def functions(src):
-    """The text of ``hessian`` and ``hvp`` for a :class:`symgrad.codegen.module.Source`."""
+    """The text of ``hessian`` and ``hvp`` for a :class:`symgrad.codegen.module.Source`.
+
+    User names appear only in ``#`` comments, through ``comment_text`` (a docstring
+    could be closed by a name holding quotes)."""
     g = src.second
-    texts = []
-    for fname, outputs, doc in (
-            ("hessian", [g.blocks[pq] for pq in g.pairs],
-             "The Hessian blocks (p, q), p not after q: " +
-             ", ".join(f"({p.name}, {q.name})" for p, q in g.pairs)),
-            ("hvp", [g.hvps[q] for q in g.so.params],
-             "Hessian-vector products, one per param: sum_p H_qp v_p.")):
-        texts.append(_multi(src, fname, outputs, comment_text(doc)))
+    live = [pq for pq in g.pairs if g.blocks[pq] is not None]
+    blocks = ["# returns the blocks " + comment_text(", ".join(f"({p.name}, {q.name})"
+                                                           for p, q in live))]
+    hvps = ["# returns H v for " + comment_text(", ".join(
+        q.name for q in g.so.params if g.hvps[q] is not None))]
+    texts = [_multi(src, "hessian", [g.blocks[pq] for pq in g.pairs],
+                    "The Hessian blocks (p, q), p not after q in the params' order.", blocks),
+             _multi(src, "hvp", [g.hvps[q] for q in g.so.params],
+                    "Hessian-vector products, one per param: sum_p H_qp v_p.", hvps)]
     return [t for t in texts if t]
 
 
-def _multi(src, fname, outputs, doc):
+def _multi(src, fname, outputs, doc, notes):
     """One function returning several nodes (the zero blocks, None, are left out)."""
     from symgrad.codegen.emit import Body
     from symgrad.codegen.module import Function, _function
@@ -66,7 +70,7 @@ def _multi(src, fname, outputs, doc):
     used = set(plan.order)
     leaves = src.leaves_of(plan) + [n for n in src.second_leaves if n in used]
     body = Body(src.m, plan, [src.m.names[n] for n in leaves])
-    lines = src.sizes(leaves, src.plan_dims(plan))
+    lines = notes + src.sizes(leaves, src.plan_dims(plan))
     lines += [src.alloc(src.m.names[n], n.dims) for n in plan.order if n in plan.buffered]
     lines += body.emit()
     rets = []
@@ -100,6 +104,10 @@ def _identity(shape):
     return identity_array(shape)
 
 
+def _leaf_names(model, fname):
+    return {n.name for n in model._src.functions[fname].leaves}
+
+
 def _shape_of(params, p):
     if p.name not in params:
         raise DataError(f"missing param {p.name!r} (dims {p.dims})")
@@ -110,11 +118,13 @@ def hessian(model, params, data):
     """``{(p name, q name): ndarray of shape p.shape + q.shape}``, every block."""
     g = _require(model, "hessian")
     params = {(k.name if hasattr(k, "name") else k): v for k, v in (params or {}).items()}
-    eyes = {eye.name: _identity(_shape_of(params, p)) for eye, p in g.eyes().items()}
     live = [(pq, n) for pq, n in ((pq, g.blocks[pq]) for pq in g.pairs) if n is not None]
     values = []
     if live:
         nodes = [n for _, n in live]
+        used = _leaf_names(model, "hessian")
+        eyes = {eye.name: _identity(_shape_of(params, p)) for eye, p in g.eyes().items()
+                if eye.name in used}          # 2 lambda I reads one; X^T D X alone does not
         values = model._call("hessian", *model._args("hessian", params, {**data, **eyes}, nodes))
     got = {pq: v for (pq, _), v in zip(live, values)}
     out = {}
@@ -151,6 +161,8 @@ def hvp(model, params, vectors, data):
     values = []
     if live:
         nodes = [n for _, n in live]
+        used = _leaf_names(model, "hvp")
+        named = {k: v for k, v in named.items() if k in used}
         values = model._call("hvp", *model._args("hvp", params, {**data, **named}, nodes))
     got = {q: v for (q, _), v in zip(live, values)}
     return {q.name: np.zeros(_shape_of(params, q), model.dtype) if q not in got

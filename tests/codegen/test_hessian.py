@@ -69,3 +69,30 @@ def test_hessian_needs_compile_with_hessian_true():
     fn = sg.compile(loss, params)
     with pytest.raises(sg.DeclarationError, match="hessian=True"):
         fn.hessian({"w": data["w"]}, x=data["x"], y=data["y"])
+
+
+def test_hostile_param_names_stay_in_comments():
+    """A name that would close a docstring or start code is only ever in a comment."""
+    X = sg.tensor("X", ("N", "d"))
+    w = sg.param('w"""; import os; """', ("d",))
+    fn = sg.compile(sg.sum(sg.exp(X @ w)), [w], hessian=True)
+    code = [line.split("#", 1)[0] for line in fn.source.splitlines()]
+    assert not any("import os" in line for line in code)
+    r = np.random.default_rng(0)
+    Xd, wd = r.normal(size=(4, 2)), r.normal(size=2)
+    H = fn.hessian({w.name: wd}, X=Xd)[w.name, w.name]
+    np.testing.assert_allclose(H, (Xd * np.exp(Xd @ wd)[:, None]).T @ Xd, rtol=1e-12)
+
+
+def test_a_param_with_zero_hessian_rows():
+    """b enters linearly: its blocks are zeros and its direction is not read."""
+    X, w, b = sg.tensor("X", ("N", "d")), sg.param("w", ("d",)), sg.param("b")
+    fn = sg.compile(sg.sum(sg.exp(X @ w)) + 3.0 * b, [w, b], hessian=True)
+    r = np.random.default_rng(0)
+    Xd, wd, v = r.normal(size=(4, 2)), r.normal(size=2), r.normal(size=2)
+    params = {"w": wd, "b": np.array(0.5)}
+    H = fn.hessian(params, X=Xd)
+    assert H["b", "b"].shape == () and H["b", "b"] == 0 and np.all(H["w", "b"] == 0)
+    hv = fn.hvp(params, {"w": v, "b": np.array(2.0)}, X=Xd)
+    np.testing.assert_allclose(hv["w"], H["w", "w"] @ v, rtol=1e-12)
+    assert hv["b"] == 0
