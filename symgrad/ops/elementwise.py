@@ -5,6 +5,7 @@ node), ``y`` the op's output node and ``x`` (``a``, ``b``) its inputs. They
 build nodes, so the backward graph is an ordinary graph that every later stage
 (evaluation, display, code generation) handles like the forward one.
 """
+import math
 import re
 
 import numpy as np
@@ -111,7 +112,8 @@ HELPERS = {
 
 # Vectorisable forms: libm's exp is a scalar call LLVM cannot vectorise (no SVML in
 # llvmlite), so a loop over exp or sigmoid runs one element at a time. These use only
-# arithmetic, selects and a bitcast: Cody-Waite reduction x = n ln2 + r (|r| <= ln2/2),
+# arithmetic, fused multiply-adds, selects and a bitcast: Cody-Waite reduction
+# x = n ln2 + r (|r| <= ln2/2),
 # a degree-13 Taylor polynomial (truncation < 1e-17), then 2^n as two exact power-of-two
 # factors so subnormal results round once. Within 1 ulp of math.exp over the whole
 # float64 range; overflow to inf, underflow to 0, NaN and +-inf as math.exp
@@ -125,18 +127,26 @@ VECTOR_HELPERS = {
         "    def codegen(context, builder, signature, args):\n"
         "        return builder.bitcast(args[0], context.get_value_type(numba.types.float64))\n"
         "    return numba.types.float64(numba.types.int64), codegen\n"),
+    "_sg_fma": (
+        "@numba.extending.intrinsic\n"
+        "def _sg_fma(typingctx, a, b, c):\n"
+        "    \"\"\"a * b + c rounded once (llvm.fma: exact, not fastmath).\"\"\"\n"
+        "    def codegen(context, builder, signature, args):\n"
+        "        return builder.fma(*args)\n"
+        "    f64 = numba.types.float64\n"
+        "    return f64(f64, f64, f64), codegen\n"),
     "_sg_vexp": (
         "def _sg_vexp(x):\n"
         "    c = x if x == x else 0.0  # NaN: any finite value here, returned below\n"
         "    c = 710.0 if c > 710.0 else c  # exp(710) overflows to inf anyway\n"
         "    c = -746.0 if c < -746.0 else c  # exp(-746) rounds to 0 anyway\n"
         "    n = math.floor(c * 1.4426950408889634 + 0.5)  # round(c / ln2)\n"
-        "    r = (c - n * 0.6931471803691238) - n * 1.9082149292705877e-10  # ln2 hi + lo\n"
-        "    p = 1.0 / 6227020800.0\n"
-        + "".join("    p = p * r + 1.0 / %r\n" % float(f) for f in
-                  (479001600, 39916800, 3628800, 362880, 40320, 5040, 720, 120, 24, 6, 2, 1))
+        "    m = -1.0 * n\n"
+        "    r = _sg_fma(m, 1.9082149292705877e-10, _sg_fma(m, 0.6931471803691238, c))  # c - n ln2\n"
+        "    p = 1.0 / 6227020800.0  # Horner, 1/13! down to 1/1!\n"
+        + "".join("    p = _sg_fma(p, r, %r)\n" % (1.0 / math.factorial(k)) for k in range(12, 0, -1))
         + "    half = n >> 1  # 2^n = 2^half 2^(n - half): both normal for n in [-1076, 1025]\n"
-        "    y = ((1.0 + p * r) * _sg_f64_bits((half + 1023) << 52)) \\\n"
+        "    y = (_sg_fma(p, r, 1.0) * _sg_f64_bits((half + 1023) << 52)) \\\n"
         "        * _sg_f64_bits((n - half + 1023) << 52)\n"
         "    return y if x == x else x\n"),
     "_sg_vsigmoid": (

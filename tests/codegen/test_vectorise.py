@@ -110,3 +110,18 @@ def test_plan_without_vector_ops_is_unchanged():
     x, w = sg.tensor("x", ("N",)), sg.param("w")
     plan = Plan([sg.sum((x - w) ** 2)])
     assert not plan.vector and not plan.summed
+
+
+def test_float32_perceptron_trains_to_the_float64_params():
+    """The vector sigmoid in a float32 module (it computes in float64, stores float32)."""
+    loss, params = perceptron()
+    rng = np.random.default_rng(1)
+    data = {"X": rng.standard_normal((256, 8)), "t": (rng.random(256) > 0.5) * 1.0}
+    trained = {}
+    for dtype in (np.float64, np.float32):
+        fn = sg.compile(loss, params=params, dtype=dtype)
+        p = {"w": np.full(8, 0.05)}
+        fn.run_epochs(p, data, None, np.full(50, 1e-3), None)
+        trained[dtype] = p["w"]
+    assert np.abs(trained[np.float64] - 0.05).max() > 1e-3          # it trained
+    np.testing.assert_allclose(trained[np.float32], trained[np.float64], rtol=1e-4, atol=1e-5)
