@@ -65,6 +65,8 @@ def test_softmax_regression_hessian_reads_p_delta_minus_p():
     assert lines[0] == ("d2L/dW_jk dW_lm = sum_i p_ik (delta_km - p_im) X_ij X_il / N "
                         "+ 0.02 delta_jl delta_km")
     assert lines[2] == "d2L/db_k db_n = sum_i p_ik (delta_kn - p_in) / N"
+    steps = sg.hessian(loss, params).to_text(steps=True).splitlines()
+    assert steps[0] == "dp_ik/dW_lm = p_ik (delta_km - p_im) X_il"     # as the README says
 
 
 def test_expanded_leaves_only_data_params_and_hyperparameters():
