@@ -222,6 +222,17 @@ def _open(owner):
     return [pytest.mark.xfail(strict=True, reason=f"argument not checked yet ({owner})")]
 
 
+def _in_temp_dir(call):
+    """Run ``call`` with a fresh temp dir as the working directory (where a relative
+    path that should have been refused would be written)."""
+    here = os.getcwd()
+    os.chdir(tempfile.mkdtemp(prefix="symgrad-row-"))
+    try:
+        return call()
+    finally:
+        os.chdir(here)
+
+
 def open_rows(Row):
     """Arguments of evaluate, check_grad and hessian (the last not checked yet)."""
     from tests.reliability._support import reg_data
@@ -238,6 +249,22 @@ def open_rows(Row):
         Row("hessian-params-empty", lambda e: sg.hessian(REG, []), ValueError,
             r"params must be a param node or a non-empty list of them",
             marks=_open("symgrad/explain/hessian.py: IndexError")),
+        Row("backprop-values-none", lambda e: sg.backprop(sg.scalars("x") * 2, None),
+            TypeError, r"values must be a dict of symbol -> number, got NoneType",
+            marks=_open("symgrad/explain/backprop.py: 'NoneType' object is not iterable")),
+        Row("backprop-values-list", lambda e: sg.backprop(sg.scalars("x") * 2, [1.0]),
+            TypeError, r"values must be a dict of symbol -> number, got list",
+            marks=_open("symgrad/explain/backprop.py: AttributeError")),
+        Row("latex-document-string", lambda e: sg.derive(REG, REG_PARAMS).to_latex(
+            document="yes"), TypeError, r"document must be True or False, got str 'yes'",
+            marks=_open("symgrad/explain: any truthy value accepted")),
+        Row("nn-init-seed-string", lambda e: sg.nn.mlp([3, 2]).init_params(seed="a"),
+            TypeError, r"seed must be None or an int >= 0, got str 'a'",
+            marks=_open("symgrad/nn/models.py: NumPy's SeedSequence error")),
+        Row("export-path-int", lambda e: _in_temp_dir(lambda: e["compiled_reg"].export(3)),
+            TypeError,
+            r"path must be a str or os.PathLike, got int 3", ("compile",),
+            marks=_open("symgrad/codegen/model.py: writes a file named '3'")),
     ]
 
 
