@@ -24,6 +24,7 @@ from symgrad.explain.printing import DerivationLatexPrinter, DerivationTextPrint
 from symgrad.explain.rules import where_latex, where_text
 from symgrad.explain.hessian_chain import Chain, Letters, bound_indices
 from symgrad.explain.where import needed
+from symgrad.graph.arguments import check_derive_params
 
 
 
@@ -54,6 +55,7 @@ def hessian(loss, params, form="index"):
     ``form="matrix"`` gives the same blocks in matrix notation (a
     :class:`~symgrad.explain.hessian_matrix.MatrixHessian`) where one exists.
     """
+    check_derive_params(params)       # derive's rule: something to differentiate
     if form not in ("index", "matrix"):
         raise ValueError(f"hessian form must be 'index' or 'matrix', got {form!r}")
     hes = Hessian(loss, params)

@@ -167,3 +167,9 @@ def test_relu_regression_and_a_linear_loss():
     linear = sg.sum(X @ w - t)
     assert str(sg.hessian(linear, w)) == "d2L/dw_j dw_k = 0"
     assert str(sg.hessian(linear, w, form="matrix")) == "d2L/dw dw = 0"
+
+
+def test_an_empty_params_list_is_refused_as_derive_refuses_it():
+    loss, w = _logistic()
+    with pytest.raises(ValueError, match="non-empty list"):
+        sg.hessian(loss, [])
