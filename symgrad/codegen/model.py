@@ -38,7 +38,10 @@ def compile(loss, params, dtype=np.float64, outputs=None, hessian=False):  # noq
     dtype = np.dtype(dtype)
     if dtype not in (np.dtype(np.float64), np.dtype(np.float32)):
         raise DeclarationError(f"dtype must be np.float64 or np.float32, got {dtype}")
-    return CompiledModel(loss, params, dtype, list(outputs or []), hessian=bool(hessian))
+    if not isinstance(hessian, bool):
+        raise TypeError(f"hessian must be True or False, got {type(hessian).__name__} "
+                        f"{hessian!r}")
+    return CompiledModel(loss, params, dtype, list(outputs or []), hessian=hessian)
 
 
 def _named_forward(loss, outputs):

@@ -96,3 +96,9 @@ def test_a_param_with_zero_hessian_rows():
     hv = fn.hvp(params, {"w": v, "b": np.array(2.0)}, X=Xd)
     np.testing.assert_allclose(hv["w"], H["w", "w"] @ v, rtol=1e-12)
     assert hv["b"] == 0
+
+
+def test_hessian_flag_must_be_a_bool():
+    loss, params, _ = cases.linear_regression()
+    with pytest.raises(TypeError, match="hessian must be True or False, got str 'yes'"):
+        sg.compile(loss, params, hessian="yes")
