@@ -152,6 +152,7 @@ def test_hostile_hyperparameter_names_run_nothing(tmp_path):
     assert not marker.exists(), "a hyperparameter name was executed"
 
 
+@pytest.mark.slow
 @need("compile")
 def test_exported_module_with_hostile_names_runs_nothing(tmp_path):
     """The exported file is imported and trained in a fresh interpreter (its own top level,
@@ -200,6 +201,7 @@ def _run_cli(args, cwd):
                           env=env)
 
 
+@pytest.mark.slow
 def test_cli_derive_with_hostile_hyperparameters_and_a_user_function(tmp_path):
     marker = tmp_path / "ran"
     names = [_payloads(marker)[k] for k in (1, 3, 6)]
