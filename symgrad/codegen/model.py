@@ -4,6 +4,7 @@ Data is checked with :func:`symgrad.graph.bind.bind` (errors name the tensor and
 the dim) and cast at the boundary (compiled float dtype, int64 labels,
 C-contiguous) before any compiled code runs.
 """
+import os
 import pickle
 import warnings
 import weakref
@@ -14,7 +15,7 @@ from symgrad.codegen import cache, second_order, trainloop
 from symgrad.codegen.module import Source
 from symgrad.diff.reverse import check_loss, check_params
 from symgrad.errors import DataError, DeclarationError
-from symgrad.graph.arguments import check_float_dtype, check_node_list
+from symgrad.graph.arguments import check_float_dtype, check_node_list, describe
 from symgrad.graph.bind import bind
 from symgrad.graph.node import INT, Node
 from symgrad.graph.traverse import topo_order
@@ -250,6 +251,8 @@ class CompiledModel:
 
     def export(self, path):
         """Write a standalone module (NumPy + Numba only) with ``train(params, data, ...)``."""
+        if not isinstance(path, (str, os.PathLike)):
+            raise TypeError(f"path must be a str or os.PathLike, got {describe(path)}")
         cache.write_atomic(str(path), self.source)
         return str(path)
 

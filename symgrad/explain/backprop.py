@@ -106,4 +106,7 @@ class BackpropRun:
 
 def backprop(f, values, output_name="f"):
     """Run forward and backward passes of scalar expression ``f`` at ``values``."""
+    if not isinstance(values, dict):
+        raise TypeError("values must be a dict of symbol -> number, got "
+                        f"{type(values).__name__}")
     return BackpropRun(f, values, output_name)

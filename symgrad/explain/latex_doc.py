@@ -10,6 +10,7 @@ from symgrad.explain.layout import aligned_rows, chunks, width_em
 from symgrad.explain.matrix import MatrixFormError
 from symgrad.explain.printing import to_latex
 from symgrad.explain.steps import HEADINGS, section_of
+from symgrad.graph.arguments import check_flag
 
 # Room for a display line on an A4 page, 11pt type, 2.5cm margins (41 em), less a
 # safety margin for the width estimate.
@@ -31,6 +32,7 @@ SECTION_TITLES = {"model": "Model", "loss": "Loss", "chain": "Backward pass",
 
 
 def derivation_latex(der, document=False, title=None):
+    document = check_flag(document, "document")
     if document:
         return derivation_document(der, title)
     return derivation_fragment(der)

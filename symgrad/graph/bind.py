@@ -41,7 +41,9 @@ def as_array(node, value, float_dtype):
     if arr.dtype.kind not in "iufb":
         raise DataError(f"{kind} {node.name!r} must be numeric, got dtype {arr.dtype}")
     arr = arr.astype(float_dtype, copy=False)
-    if arr.size and not np.all(np.isfinite(arr)):
+    # a finite sum proves every entry finite, without isfinite's temporary array (the
+    # exact check runs only when the sum is not finite: a NaN, an inf, or an overflow)
+    if arr.size and not np.isfinite(arr.sum()) and not np.all(np.isfinite(arr)):
         bad = tuple(int(i) for i in np.argwhere(~np.isfinite(arr))[0])
         raise DataError(f"{kind} {node.name!r} contains NaN or inf (first at index {bad})")
     return arr

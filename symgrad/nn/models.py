@@ -10,6 +10,7 @@ import numbers
 import numpy as np
 
 import symgrad.ops as ops
+from symgrad.graph.arguments import check_seed
 from symgrad.graph.evaluate import evaluate
 from symgrad.graph.node import param, tensor
 
@@ -44,7 +45,7 @@ class Model:
     def init_params(self, seed=0):
         """Deterministic float64 initial params: He (relu-like) or Glorot normal weights,
         zero biases, drawn from ``np.random.default_rng(seed)`` in layer order."""
-        rng = np.random.default_rng(seed)
+        rng = np.random.default_rng(check_seed(seed))
         values = {}
         for w, b, fan_in, fan_out, init in self.layers:
             outs = 1 if fan_out is None else fan_out  # a weight vector feeds one output
