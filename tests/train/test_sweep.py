@@ -14,7 +14,8 @@ pytestmark = pytest.mark.uses("sweep")
 
 
 def _softmax(seed=0, n=80, d=4, c=3):
-    """Softmax regression with a 0-d hyperparameter ``lam`` scaling an L2 penalty."""
+    """Softmax regression with a 0-d hyperparameter ``lam`` scaling an L2 penalty.
+    (test_sweep_dask.py declares the same graph, so both share one compiled module.)"""
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((n, d))
     y = rng.integers(0, c, n)
@@ -34,7 +35,14 @@ def _init(shape):
 @pytest.fixture(scope="module")
 def problem():
     L, data, shape = _softmax()
-    return sg.compile(L, params=_params_of(L)), data, _init(shape)
+    return _compiled(L), data, _init(shape)
+
+
+def _compiled(L):
+    """L compiled with its logits as an output, as sweep compiles a loss node: metrics
+    then need no second module."""
+    from symgrad.train.metrics import head_from
+    return sg.compile(L, params=_params_of(L), outputs=[head_from(L, None, None).scores])
 
 
 def _params_of(L):
@@ -128,7 +136,7 @@ def test_optimizer_grid_if_fit_has_optimizers(problem):
 def test_worker_processes_give_the_same_histories():
     L, data, shape = _softmax(seed=4, d=3)
     L = L + 0.5 * sg.l1(_params_of(L)[1])     # a module no other test trains in this process
-    fn, init, data = sg.compile(L, params=_params_of(L)), _init(shape), {**data, "lam": 0.01}
+    fn, init, data = _compiled(L), _init(shape), {**data, "lam": 0.01}
 
     def compiled_loops():
         return [getattr(getattr(fn.module, n, None), "signatures", None)
@@ -379,7 +387,7 @@ def test_bad_init_and_missing_data_fail_before_any_run(problem, no_runs):
 def test_a_loss_node_is_compiled_once_after_the_checks():
     L, data, shape = _softmax(seed=1)
     res = sg.sweep(L, _init(shape), {**data, "lam": 0.0}, {"lr": [0.1, 0.2]}, n_jobs=1, **BASE)
-    fn = sg.compile(L, params=_params_of(L))
+    fn = _compiled(L)
     for run in res:
         _same_run(run, _single_fit(fn, _init(shape), {**data, "lam": 0.0}, run.settings, **BASE))
 

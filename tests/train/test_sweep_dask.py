@@ -25,18 +25,21 @@ def client():
 
 @pytest.fixture(scope="module")
 def problem():
+    """test_sweep.py's softmax regression (the same graph, so the same compiled module)."""
+    from symgrad.train.metrics import head_from
     rng = np.random.default_rng(0)
     X = rng.standard_normal((80, 4))
     y = rng.integers(0, 3, 80)
     Xn, yn = sg.tensor("X", ("N", "D")), sg.tensor("y", ("N",), dtype=int)
     W, b = sg.param("W", ("D", "C")), sg.param("b", ("C",))
-    L = sg.cross_entropy(Xn @ W + b, yn) + 1e-3 * sg.l2(W)
-    fn = sg.compile(L, params=[W, b])
+    lam = sg.tensor("lam", ())
+    L = sg.cross_entropy((Xn @ W + b).named("z"), yn) + lam * sg.l2(W)
+    fn = sg.compile(L, params=[W, b], outputs=[head_from(L, None, None).scores])
 
     def init(seed):
         return {"W": 0.1 * np.random.default_rng(seed).standard_normal((4, 3)),
                 "b": np.zeros(3)}
-    return fn, init, {"X": X, "y": y}
+    return fn, init, {"X": X, "y": y, "lam": 1e-3}
 
 
 def _same(a, b):
@@ -51,7 +54,7 @@ GRID = {"lr": [0.05, 0.5, 1e4], "seed": [0, 1]}
 def test_dask_runs_equal_local_runs(client, problem):
     fn, init, data = problem
     kw = dict(epochs=4, batch_size=16, validation_data={"X": data["X"][:20],
-                                                        "y": data["y"][:20]})
+                                                        "y": data["y"][:20], "lam": 1e-3})
     local = sg.sweep(fn, init, data, GRID, n_jobs=1, **kw)
     remote = sg.sweep(fn, init, data, GRID, client=client, **kw)
     assert remote.where == "dask" and len(remote) == 6
