@@ -133,6 +133,7 @@ def test_optimizer_grid_if_fit_has_optimizers(problem):
     assert res[0].loss != res[2].loss
 
 
+@pytest.mark.slow   # compiles a model of its own and starts two worker processes
 def test_worker_processes_give_the_same_histories():
     L, data, shape = _softmax(seed=4, d=3)
     L = L + 0.5 * sg.l1(_params_of(L)[1])     # a module no other test trains in this process

@@ -102,6 +102,7 @@ def test_groups_are_sent_again_when_the_payload_is_lost(client, problem, monkeyp
         _same(a, b)
 
 
+@pytest.mark.slow   # cold cache: the estimator compiles here first (about 10 s in all)
 def test_grid_search_cv_on_the_dask_backend(client):
     joblib = pytest.importorskip("joblib")
     from sklearn.datasets import make_classification
