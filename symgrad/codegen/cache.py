@@ -132,12 +132,16 @@ def numba_files(path):
 
 
 def purge(path):
-    """Delete Numba's cache files (index and code) of the module at ``path``."""
-    for name in numba_files(path):
-        try:
-            os.remove(name)
-        except OSError:
-            pass
+    """Delete Numba's cache files (index, code and their markers) of the module at
+    ``path``."""
+    stem = os.path.basename(path)[:-3] + "."
+    where = numba_cache_path(path)
+    for name in os.listdir(where) if os.path.isdir(where) else ():
+        if name.startswith(stem) and name.endswith((".nbi", ".nbc", MARK)):
+            try:
+                os.remove(os.path.join(where, name))
+            except OSError:
+                pass
 
 
 def forget(path):
@@ -197,25 +201,32 @@ def _warn_damaged(path, err):
 
 
 def _guard_numba_cache(dispatcher, path):
-    """Make a damaged cache entry of one generated function a miss, not an error.
+    """Make a damaged cache entry of one generated function a miss, not an error or a crash.
 
-    Numba lets a damaged index or object file raise from the first call: a truncated
-    pickle (EOFError, UnpicklingError), or a flipped byte in the machine code (LLVM's
-    "Invalid record" RuntimeError). Files are written atomically by symgrad and Numba,
-    but a full disk, a copied or synced cache dir, or an older writer can still leave
-    one. Any failure to load is a miss: one warning, the module's Numba files are
-    removed, and the function compiles (and is cached) again. A failure to *write* the
-    cache only warns: the function compiled, and the next process compiles again.
+    Numba lets a damaged index or object file raise from the first call (a truncated
+    pickle; LLVM's "Invalid record"), and some damage (one flipped byte in the object
+    code) crashes the process inside LLVM, where nothing can catch it. Files are written
+    atomically by symgrad and Numba, but a full disk, a copied or synced cache dir, or a
+    bad sector can still leave one. So every file Numba writes for a function gets a
+    marker naming its SHA-256 (:func:`_mark`), and Numba may read only marked content
+    (:func:`_trusted`): anything else is removed and compiled again, with one warning
+    when it had once been good (damage, not just another process's fresh write). A
+    failure to *write* the cache only warns: the function compiled, and the next process
+    compiles again.
     """
     numba_cache = getattr(dispatcher, "_cache", None)
     load_overload = getattr(numba_cache, "load_overload", None)
     save_overload = getattr(numba_cache, "save_overload", None)
-    if load_overload is None or save_overload is None or \
+    impl = getattr(numba_cache, "_impl", None)
+    if load_overload is None or save_overload is None or impl is None or \
             getattr(load_overload, "_sg_guarded", False):
         return
+    where, base = numba_cache.cache_path, impl.filename_base + "."
 
     def guarded_load(sig, target_context):
         try:
+            if not _trusted(where, base, path):
+                return None
             return load_overload(sig, target_context)
         except Exception as err:   # noqa: BLE001 - damage takes any form; a miss is safe
             _warn_damaged(path, err)
@@ -224,7 +235,8 @@ def _guard_numba_cache(dispatcher, path):
 
     def guarded_save(sig, data):
         try:
-            return save_overload(sig, data)
+            save_overload(sig, data)
+            _mark(where, base)
         except Exception as err:   # noqa: BLE001
             warnings.warn(f"could not write Numba's cache for {path} ({type(err).__name__}: "
                           f"{err}); the next process compiles again", RuntimeWarning,
@@ -232,3 +244,50 @@ def _guard_numba_cache(dispatcher, path):
 
     guarded_load._sg_guarded = True
     numba_cache.load_overload, numba_cache.save_overload = guarded_load, guarded_save
+
+
+MARK = ".sgok"      # <numba file>.<sha256 prefix>.sgok: that content was written whole
+FRESH_SECONDS = 60  # an unmarked file this young may be a racing writer's: no warning
+
+
+def _function_files(where, base):
+    try:
+        names = os.listdir(where)
+    except OSError:
+        return [], []
+    files = [n for n in names if n.startswith(base) and n.endswith((".nbi", ".nbc"))]
+    marks = {n for n in names if n.startswith(base) and n.endswith(MARK)}
+    return files, marks
+
+
+def _digest(full):
+    with open(full, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()[:16]
+
+
+def _mark(where, base):
+    """Record the content of this function's files, just written by Numba, as good."""
+    files, marks = _function_files(where, base)
+    for name in files:
+        marker = f"{name}.{_digest(os.path.join(where, name))}{MARK}"
+        if marker not in marks:
+            with open(os.path.join(where, marker), "w"):
+                pass
+
+
+def _trusted(where, base, path):
+    """Whether every file Numba keeps for this function holds marked content; unmarked
+    files are removed (a miss), with one warning if the file had once been good."""
+    files, marks = _function_files(where, base)
+    bad = [n for n in files if f"{n}.{_digest(os.path.join(where, n))}{MARK}" not in marks]
+    for name in bad:
+        full = os.path.join(where, name)
+        known = any(m.startswith(name + ".") for m in marks)
+        try:
+            old = time.time() - os.stat(full).st_mtime > FRESH_SECONDS
+            os.remove(full)
+        except OSError:
+            continue
+        if known and old:
+            _warn_damaged(path, ValueError(f"{name} does not hold the content written"))
+    return not bad

@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -92,9 +93,11 @@ def test_damaged_numba_cache_is_a_miss(tmp_path, monkeypatch):
     want = fn.loss(*args[0], **args[1])
     files = cache.numba_files(fn.path)
     assert files
+    found_later = time.time() - 3600                 # damage found on a later day
     for name in files:                               # truncate the index and object files
         with open(name, "r+b") as f:
             f.truncate(10)
+        os.utime(name, (found_later, found_later))
     cache._loaded.pop(fn.path)                       # import it afresh, as a new process would
     with pytest.warns(RuntimeWarning, match="damaged"):
         got = compile(loss, params).loss(*args[0], **args[1])
