@@ -162,10 +162,13 @@ def _warm(index):
     model = Model(CHUNKS[index], dict.fromkeys("NKCB", 2), 0)
     loss, params, data, parts = model.build()
     _name_terms(parts)
-    compiled = api("compile")(loss, params=params)
-    p, d = split(data, params)
-    compiled.loss_and_grad(p, **d)
-    compiled.loss(p, **d)
+    try:
+        compiled = api("compile")(loss, params=params)
+        p, d = split(data, params)
+        compiled.loss_and_grad(p, **d)
+        compiled.loss(p, **d)
+    except Exception:                   # noqa: BLE001 - the test itself reports it, by term
+        return None
     return index
 
 
