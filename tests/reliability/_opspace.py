@@ -218,7 +218,8 @@ def reduction_terms():
                 yield (fn, "keepdims", str(r)), call(fn, leaf("p", R[r]), axis=0, keepdims=True)
             for fn in ("softmax", "log_softmax", "logsumexp"):
                 for axis in one_axis(r):
-                    yield (fn, _axis_label(axis), str(r)), _with_axis(fn, leaf("p", R[r]), axis=axis)
+                    term = _with_axis(fn, leaf("p", R[r]), axis=axis)
+                    yield (fn, _axis_label(axis), str(r)), term
 
 
 def matmul_terms():
@@ -390,7 +391,8 @@ class Model:
             mine = {}
 
             def leaf_node(lf, k=k, mine=mine):
-                name = "lam_opspace" if lf.kind == "lam" else f"{lf.kind}{k}_{''.join(lf.dims) or 's'}"
+                name = ("lam_opspace" if lf.kind == "lam"
+                        else f"{lf.kind}{k}_{''.join(lf.dims) or 's'}")
                 if name not in leaves:
                     leaves[name] = _declare(lf, name)
                     data[name] = _values(lf, self.sizes, rng)

@@ -48,7 +48,7 @@ SETTINGS = dict(deadline=None, derandomize=True, database=None, print_blob=False
                                        HealthCheck.filter_too_much])
 
 
-# -- checks ------------------------------------------------------------------------------------------
+# -- checks ------------------------------------------------------------------------------------
 def _kinks_nearby(loss, data, margin=1e-4):
     """True if an input of a kink (relu, abs, |r| = delta of Huber, a comparison, a
     maximum, a max reduction) is within ``margin`` of it: finite differences and the
@@ -96,7 +96,8 @@ def _problems(model, compiled, loss, params, data, parts, fd=True):
                                        f"evaluator {g!r}"))
     for fname, value in (("loss_and_grad", got_loss), ("loss", compiled.loss(p, **d))):
         if not _close(value, want):
-            terms = [k for k, (t, _) in enumerate(parts) if not _term_loss_ok(compiled, t, data, p, d)]
+            terms = [k for k, (t, _) in enumerate(parts)
+                     if not _term_loss_ok(compiled, t, data, p, d)]
             bad += [(k, f"compiled {fname} {value!r} != evaluator {want!r}") for k in terms or [-1]]
     if fd:
         for k, (t, ps) in enumerate(parts):
@@ -229,7 +230,8 @@ def test_compiled_op_space_agrees_with_evaluator_and_finite_differences(warm_cac
     except Exception as err:            # noqa: BLE001 - find the term that raises
         pytest.fail(f"smallest model that raises:\n  {_first_error(model, err)}", pytrace=False)
     if bad:
-        pytest.fail(f"{len(bad)} problem(s); smallest model:\n  {_shrink(model, bad)}", pytrace=False)
+        pytest.fail(f"{len(bad)} problem(s); smallest model:\n  {_shrink(model, bad)}",
+                    pytrace=False)
 
 
 # -- compositions: one op-space term inside another ----------------------------------------------
@@ -298,4 +300,5 @@ def test_compiled_compositions_agree_with_evaluator_and_finite_differences(model
     except Exception as err:            # noqa: BLE001 - find the term that raises
         pytest.fail(f"smallest model that raises:\n  {_first_error(model, err)}", pytrace=False)
     if bad:
-        pytest.fail(f"{len(bad)} problem(s); smallest model:\n  {_shrink(model, bad)}", pytrace=False)
+        pytest.fail(f"{len(bad)} problem(s); smallest model:\n  {_shrink(model, bad)}",
+                    pytrace=False)
