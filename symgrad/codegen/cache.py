@@ -17,6 +17,7 @@ import tempfile
 import threading
 import time
 import traceback
+import types
 import warnings
 
 ENV_VAR = "SYMGRAD_CACHE_DIR"
@@ -116,10 +117,14 @@ def numba_cache_path(path):
     (as read by ``numba.config`` at import), else ``__pycache__`` next to the module, else
     a user-wide cache dir when that is not writable."""
     from numba.core.caching import CompileResultCacheImpl
-    namespace = {}
-    # A stand-in function "defined" in the module file: the locator looks only at its file.
-    exec(compile("def _sg_locate():\n    pass\n", path, "exec"), namespace)
-    return CompileResultCacheImpl(namespace["_sg_locate"]).locator.get_cache_path()
+    # A stand-in function "defined" in the module file (no text is compiled): the
+    # locator looks only at the file its code object names.
+    code = _stand_in.__code__.replace(co_filename=os.path.abspath(path))
+    return CompileResultCacheImpl(types.FunctionType(code, {})).locator.get_cache_path()
+
+
+def _stand_in():
+    pass
 
 
 def numba_files(path):
