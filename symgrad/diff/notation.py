@@ -248,6 +248,12 @@ def constant(node):
     return sp.Integer(value) if float(value).is_integer() else sp.Float(value)
 
 
+def as_expr(value):
+    """A SymPy object for a value symgrad built itself (a SymPy expression or a Python int
+    index): never text, so nothing is parsed (unlike sympify)."""
+    return value if isinstance(value, sp.Basic) else sp.Integer(value)
+
+
 def tidy_numbers(expr):
     """Whole-number floats (0.5 * 2 = 1.0) back to integers, so 1.0 r reads r."""
     floats = {f: sp.Integer(int(f)) for f in expr.atoms(sp.Float) if float(f).is_integer()}

@@ -19,6 +19,7 @@ import numpy as np
 import sympy as sp
 
 from symgrad.diff.index_eval import eval_index_expr
+from symgrad.diff.notation import as_expr
 from symgrad.explain.derivation import Derivation
 from symgrad.explain.printing import DerivationLatexPrinter, DerivationTextPrinter
 from symgrad.explain.rules import where_latex, where_text
@@ -84,7 +85,7 @@ class Hessian:
     def _taken_letters(self):
         taken = {str(s) for e in [*self.derivation.gradients.values(),
                                   *(x for pair in self._pairs for x in pair)]
-                 for s in sp.sympify(e).free_symbols | bound_indices(e)}
+                 for s in as_expr(e).free_symbols | bound_indices(e)}
         taken |= {self.notation.letter(d) for n in self.derivation.forward for d in n.dims}
         return taken
 

@@ -10,6 +10,8 @@ graph's ``constant`` ops are.
 """
 import sympy as sp
 
+from symgrad.diff.notation import as_expr
+
 from symgrad.diff.sums import collapse
 from symgrad.ops import functions as F
 
@@ -35,7 +37,7 @@ class Letters:
 
 
 def bound_indices(expr):
-    return {lim[0] for s in sp.sympify(expr).atoms(sp.Sum) for lim in s.limits}
+    return {lim[0] for s in as_expr(expr).atoms(sp.Sum) for lim in s.limits}
 
 
 class Chain:
@@ -201,7 +203,7 @@ def _name(e):
 def _aux_in(expr, defs):
     """The auxiliaries (IndexedBase or scalar symbols with a definition) ``expr`` uses."""
     seen, out = set(), []
-    for a in sp.sympify(expr).atoms(sp.Indexed, sp.Symbol):
+    for a in as_expr(expr).atoms(sp.Indexed, sp.Symbol):
         if isinstance(a, sp.Symbol) and a.is_integer:
             continue
         name = _name(a)

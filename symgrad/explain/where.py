@@ -11,7 +11,7 @@ from collections.abc import Mapping
 
 import sympy as sp
 
-from symgrad.diff.notation import tidy_numbers
+from symgrad.diff.notation import as_expr, tidy_numbers
 
 
 class Where(Mapping):
@@ -56,7 +56,7 @@ class Where(Mapping):
         lhs, rhs = self._by_name[_name(e)]
         if not isinstance(e, sp.Indexed):
             return rhs
-        rhs = _fresh_bound(rhs, self._avoid.union(*(sp.sympify(i).free_symbols
+        rhs = _fresh_bound(rhs, self._avoid.union(*(as_expr(i).free_symbols
                                                      for i in e.indices)))
         temps = {k: sp.Dummy() for k in lhs.indices}
         return rhs.xreplace(temps).xreplace({temps[k]: v for k, v in zip(lhs.indices, e.indices)})
@@ -112,5 +112,5 @@ def needed(expr, pairs):
 
 
 def _aux_atoms(expr):
-    return [a for a in sp.sympify(expr).atoms(sp.Indexed, sp.Symbol)
+    return [a for a in as_expr(expr).atoms(sp.Indexed, sp.Symbol)
             if not (isinstance(a, sp.Symbol) and a.is_integer)]

@@ -157,6 +157,8 @@ ALLOWED = {
     ("symgrad/diff/index_eval.py", "sympify"): (1, "strict=True after rejecting str"),
     ("symgrad/explain/rules.py", "sympify"): (2, "SymPy expressions built by symgrad"),
     ("symgrad/diff/symbolic.py", "sympify"): (1, "index values: ints and SymPy symbols"),
+    ("symgrad/train/sweep_run.py", "loads"): (
+        1, "a sweep's payload, pickled by this sweep's own process and keyed by its SHA-256"),
     ("symgrad/explain/render.py", "run"): (1, "runs Graphviz's dot with DOT text on stdin"),
     ("symgrad/cli.py", "call"): (1, "`symgrad bench` runs python -m bench.<module> (fixed names)"),
     ("symgrad/cli.py", "run_path"): (1, "`symgrad derive FILE` runs the user's own model file, "
