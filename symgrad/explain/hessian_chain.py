@@ -11,7 +11,6 @@ graph's ``constant`` ops are.
 import sympy as sp
 
 from symgrad.diff.notation import as_expr
-
 from symgrad.diff.sums import collapse
 from symgrad.ops import functions as F
 
