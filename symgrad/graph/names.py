@@ -10,7 +10,7 @@ import re
 
 from symgrad.errors import DeclarationError
 
-_IDENT = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+_IDENT = re.compile(r"[A-Za-z][A-Za-z0-9_]*")  # fullmatch: "$" would allow a final "\n"
 # Prefix of every temporary the code generator makes; user names never get it.
 RESERVED_PREFIX = "_sg"
 # Names the generated module binds itself.
@@ -30,7 +30,7 @@ def check_name(name, what="tensor"):
 
 def is_plain_identifier(name):
     """True for ASCII identifiers that are not keywords or names generated code binds."""
-    return (bool(_IDENT.match(name)) and not keyword.iskeyword(name)
+    return (bool(_IDENT.fullmatch(name)) and not keyword.iskeyword(name)
             and not keyword.issoftkeyword(name)
             and name not in RESERVED_NAMES and not name.startswith(RESERVED_PREFIX))
 
