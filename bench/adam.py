@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 from pathlib import Path
 
-from .env import pin_to_one_cpu, set_single_thread_env, thread_env_snapshot
+from .env import pin_to_one_cpu, set_single_thread_env, thread_env_snapshot, versions
 
 set_single_thread_env()
 
@@ -105,17 +104,6 @@ def trainers():
     except ImportError as err:
         missing["jax lax.scan Adam"] = str(err)
     return out, missing
-
-
-def versions():
-    out = {"python": platform.python_version(), "numpy": np.__version__}
-    for name in ("symgrad", "numba", "torch", "jax", "jaxlib"):
-        try:
-            from importlib.metadata import version
-            out[name] = version(name)
-        except Exception:
-            out[name] = "not installed"
-    return out
 
 
 def main(argv=None):

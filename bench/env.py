@@ -49,3 +49,18 @@ def thread_env_snapshot() -> dict[str, str | None]:
     if hasattr(os, "sched_getaffinity"):
         snap["cpu_affinity"] = ",".join(map(str, sorted(os.sched_getaffinity(0))))
     return snap
+
+
+def versions() -> dict[str, str]:
+    """Versions of Python, NumPy and the packages the benchmarks compare."""
+    import platform
+    from importlib.metadata import version
+
+    import numpy as np
+    out = {"python": platform.python_version(), "numpy": np.__version__}
+    for name in ("symgrad", "numba", "torch", "jax", "jaxlib"):
+        try:
+            out[name] = version(name)
+        except Exception:
+            out[name] = "not installed"
+    return out

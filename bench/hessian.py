@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import time
 from pathlib import Path
 
-from .env import pin_to_one_cpu, set_single_thread_env, thread_env_snapshot
+from .env import pin_to_one_cpu, set_single_thread_env, thread_env_snapshot, versions
 
 set_single_thread_env()
 
@@ -135,17 +134,6 @@ def time_interleaved(impls, args, repeats):
             times[name].append(time.perf_counter() - t0)
             cpu[name].append(time.process_time() - c0)
     return first, times, cpu
-
-
-def versions():
-    from importlib.metadata import version
-    out = {"python": platform.python_version(), "numpy": np.__version__}
-    for name in ("symgrad", "numba", "torch", "jax", "jaxlib"):
-        try:
-            out[name] = version(name)
-        except Exception:
-            out[name] = "not installed"
-    return out
 
 
 def main(argv=None):

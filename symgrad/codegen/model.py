@@ -211,11 +211,9 @@ class CompiledModel:
         losses, done = self._call("run_epochs", *args, *vels, orders, lrs,
                                               0 if batch_size is None else int(batch_size),
                                               float(momentum))
-        for p in [n for n in leaves if n.op == "param"]:
-            _copy_back(params, p.name, work[p])
-        for p, v in zip(self.params, vels):
-            if velocity is not None:
-                _copy_back(velocity, p.name, v)
+        trainloop.write_back(params, [(p.name, work[p]) for p in leaves if p.op == "param"])
+        if velocity is not None:
+            trainloop.write_back(velocity, [(p.name, v) for p, v in zip(self.params, vels)])
         return losses, int(done)
 
     def _rows(self, work):
@@ -291,12 +289,3 @@ def _by_name(values, what):
     return {(k.name if isinstance(k, Node) else k): v for k, v in values.items()}
 
 
-def _copy_back(target, name, arr):
-    """Write the trained values into the caller's array (a no-op when it is the same one)."""
-    old = target.get(name)
-    if isinstance(old, np.ndarray) and np.shares_memory(old, arr):
-        return
-    if isinstance(old, np.ndarray) and old.flags.writeable:
-        np.copyto(old, arr.reshape(old.shape), casting="unsafe")
-    else:
-        target[name] = arr.reshape(np.shape(old)) if old is not None else arr

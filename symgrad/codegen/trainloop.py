@@ -310,9 +310,9 @@ def call_run_epochs_with(model, params, data, orders, lrs, batch_size, rule, hyp
     losses, done = model._call("run_epochs_with", *args, *ms, *ss, orders, lrs,
                                0 if batch_size is None else int(batch_size), RULES.index(rule),
                                np.ascontiguousarray(hyper, dtype=np.float64), steps)
-    _write_back(params, [(p.name, work[p]) for p in work if p.op == "param"])
-    _write_back(state.m, [(p.name, a) for p, a in zip(model.params, ms)])
-    _write_back(state.s, [(p.name, a) for p, a in zip(model.params, ss)])
+    write_back(params, [(p.name, work[p]) for p in work if p.op == "param"])
+    write_back(state.m, [(p.name, a) for p, a in zip(model.params, ms)])
+    write_back(state.s, [(p.name, a) for p, a in zip(model.params, ss)])
     state.step = int(steps[0])
     return losses, int(done)
 
@@ -344,7 +344,7 @@ def _state_array(model, arrays, p, like):
     return model._prepare(p, value)
 
 
-def _write_back(target, pairs):
+def write_back(target, pairs):
     """Trained values into the caller's arrays (a no-op where they are the same memory)."""
     for name, arr in pairs:
         old = target.get(name)
