@@ -187,22 +187,9 @@ class CompiledModel:
         inf the run stops before that step's update (params stay the last finite ones),
         epoch_losses[n_epochs_done - 1] holds the non-finite loss.
         """
-        args = self._args("run_epochs", params, data)
+        args, work, orders, lrs = trainloop.prepared_args(self, params, data, orders, lrs,
+                                                          batch_size)
         leaves = self._src.functions["run_epochs"].leaves
-        odd = trainloop.unbatchable(self._src, leaves) if batch_size is not None else []
-        if odd:
-            raise DataError(
-                f"cannot take minibatches along dim {trainloop.batch_dim(self._src)!r}: it must "
-                f"be the first dim of every data tensor that has it and of no param, but "
-                f"{', '.join(n.display for n in odd)} disagree; train full batch "
-                "(batch_size=None)")
-        work = dict(zip(leaves, args))
-        n_rows = self._rows(work)
-        lrs = np.ascontiguousarray(lrs, dtype=np.float64).reshape(-1)
-        if batch_size is not None and not 1 <= int(batch_size) <= n_rows:
-            raise DataError(f"batch_size must be between 1 and the {n_rows} rows of data, "
-                            f"got {batch_size}")
-        orders = self._orders(orders, n_rows, len(lrs), batch_size)
         vels = []
         for p in self.params:
             v = (velocity or {}).get(p.name)

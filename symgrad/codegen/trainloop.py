@@ -303,7 +303,7 @@ def call_run_epochs_with(model, params, data, orders, lrs, batch_size, rule, hyp
     if rule not in RULES:
         raise ValueError(f"unknown optimizer rule {rule!r}; the compiled loop has {RULES}")
     # Same checks and argument preparation as run_epochs: run it with zero epochs.
-    args, work, orders, lrs = _prepared(model, params, data, orders, lrs, batch_size)
+    args, work, orders, lrs = prepared_args(model, params, data, orders, lrs, batch_size)
     ms = [_state_array(model, state.m, p, work[p]) for p in model.params]
     ss = [_state_array(model, state.s, p, work[p]) for p in model.params]
     steps = np.array([state.step], dtype=np.int64)
@@ -317,7 +317,7 @@ def call_run_epochs_with(model, params, data, orders, lrs, batch_size, rule, hyp
     return losses, int(done)
 
 
-def _prepared(model, params, data, orders, lrs, batch_size):
+def prepared_args(model, params, data, orders, lrs, batch_size):
     """The checked arguments of the compiled loop (as ``CompiledModel.run_epochs``)."""
     from symgrad.errors import DataError
     args = model._args("run_epochs", params, data)
