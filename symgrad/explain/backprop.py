@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from symgrad.diff.scalar import run_backprop
 from symgrad.explain.dot import scalar_graph_dot
 from symgrad.explain.latex_doc import backprop_document
-from symgrad.explain.printing import to_latex, to_text
+from symgrad.explain.printing import aligned_block, to_latex, to_text
 
 
 def _num(v):
@@ -90,7 +90,7 @@ class BackpropRun:
             return backprop_document(self)
         rows = [r"&\textbf{Forward}"] + ["&" + s.latex for s in self.steps if s.kind == "forward"]
         rows += [r"&\textbf{Backward}"] + ["&" + s.latex for s in self.steps if s.kind == "backward"]
-        return "\\begin{aligned}\n" + " \\\\\n".join(rows) + "\n\\end{aligned}"
+        return aligned_block(rows)
 
     def _repr_latex_(self):
         return "$$" + self.to_latex() + "$$"

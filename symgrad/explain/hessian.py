@@ -21,7 +21,7 @@ import sympy as sp
 from symgrad.diff.index_eval import eval_index_expr
 from symgrad.diff.notation import as_expr
 from symgrad.explain.derivation import Derivation
-from symgrad.explain.printing import DerivationLatexPrinter, DerivationTextPrinter
+from symgrad.explain.printing import aligned_block, DerivationLatexPrinter, DerivationTextPrinter
 from symgrad.explain.rules import where_latex, where_text
 from symgrad.explain.hessian_chain import Chain, Letters, bound_indices
 from symgrad.explain.where import needed
@@ -201,7 +201,7 @@ class Hessian:
     def to_latex(self, steps=False):
         rows = (self._step_rows(True) if steps else []) + self._rows(True) + \
             where_latex(self.where, self.ranks)
-        return "\\begin{aligned}\n" + " \\\\\n".join(rows) + "\n\\end{aligned}"
+        return aligned_block(rows)
 
     def _repr_latex_(self):
         return "$$" + self.to_latex() + "$$"

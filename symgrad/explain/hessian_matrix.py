@@ -9,7 +9,7 @@ derivatives: ``sum_i A_ij v_i B_ik`` (a weighted Gram matrix) is ``A^T diag(v) B
 import sympy as sp
 
 from symgrad.explain.matrix import MatrixConverter, MatrixFormError, Mx, transpose
-from symgrad.explain.printing import latex_name
+from symgrad.explain.printing import aligned_block, latex_name
 from symgrad.explain.matrix_rules import _definition, _Printer, index_sizes, where_latex, \
     where_text
 
@@ -128,7 +128,7 @@ class MatrixHessian:
 
     def to_latex(self):
         rows = self.lines("latex") + where_latex(self.where, self.sizes)
-        return "\\begin{aligned}\n" + " \\\\\n".join(rows) + "\n\\end{aligned}"
+        return aligned_block(rows)
 
     def _repr_latex_(self):
         return "$$" + self.to_latex() + "$$"

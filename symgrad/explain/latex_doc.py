@@ -8,7 +8,7 @@ the margin.
 """
 from symgrad.explain.layout import aligned_rows, chunks, width_em
 from symgrad.explain.matrix import MatrixFormError
-from symgrad.explain.printing import to_latex
+from symgrad.explain.printing import aligned_block, to_latex
 from symgrad.explain.steps import HEADINGS, section_of
 from symgrad.graph.arguments import check_flag
 
@@ -54,7 +54,7 @@ def derivation_fragment(der):
             rows.append(r"&\qquad %s" % step.latex.replace("&=", "="))
         else:
             rows.append(step.latex if "&" in step.latex else "&" + step.latex)
-    return "\\begin{aligned}\n" + " \\\\\n".join(rows) + "\n\\end{aligned}"
+    return aligned_block(rows)
 
 
 # -- the document ---------------------------------------------------------------------------

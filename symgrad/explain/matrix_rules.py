@@ -14,7 +14,7 @@ import sympy as sp
 from symgrad.explain.matrix import MatrixConverter, MatrixFormError, Mx, fewest_transposes
 from symgrad.explain.matrix_eval import _flat, evaluate, shaped_arrays
 from symgrad.graph.names import safe_identifier
-from symgrad.explain.printing import latex_name, to_latex, to_text
+from symgrad.explain.printing import aligned_block, latex_name, to_latex, to_text
 
 __all__ = ["MatrixFormError", "MatrixRule", "MatrixRules", "matrix_rules"]
 
@@ -199,7 +199,7 @@ class MatrixRule:
 
     def to_latex(self):
         rows = [self.latex_line()] + where_latex(self.where, self.sizes)
-        return "\\begin{aligned}\n" + " \\\\\n".join(rows) + "\n\\end{aligned}"
+        return aligned_block(rows)
 
     def _repr_latex_(self):
         return "$$" + self.to_latex() + "$$"
@@ -240,7 +240,7 @@ class MatrixRules(list):
 
     def to_latex(self):
         rows = [r.latex_line() for r in self] + where_latex(self.where, self.sizes)
-        return "\\begin{aligned}\n" + " \\\\\n".join(rows) + "\n\\end{aligned}"
+        return aligned_block(rows)
 
     def _repr_latex_(self):
         return "$$" + self.to_latex() + "$$"

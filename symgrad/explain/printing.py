@@ -233,6 +233,11 @@ class DerivationTextPrinter(_Ordered, StrPrinter):
         return sign + " ".join(parts)
 
 
+def aligned_block(rows):
+    """LaTeX rows (``lhs &= rhs``) as one ``aligned`` block."""
+    return "\\begin{aligned}\n" + " \\\\\n".join(rows) + "\n\\end{aligned}"
+
+
 def to_latex(expr, ranks=None):
     return DerivationLatexPrinter({"ranks": ranks}).doprint(expr)
 

@@ -9,7 +9,7 @@ than ``sigma_i = sigma(z_i)``), unless the user named them.
 import sympy as sp
 
 from symgrad.diff.symbolic import ElementContext
-from symgrad.explain.printing import to_latex, to_text
+from symgrad.explain.printing import aligned_block, to_latex, to_text
 
 ALPHA = sp.Symbol("alpha", positive=True)
 
@@ -137,7 +137,7 @@ class UpdateRule:
 
     def to_latex(self):
         rows = [self.latex_line()] + where_latex(self.where, self._ranks)
-        return "\\begin{aligned}\n" + " \\\\\n".join(rows) + "\n\\end{aligned}"
+        return aligned_block(rows)
 
     def _repr_latex_(self):
         return "$$" + self.to_latex() + "$$"
@@ -185,7 +185,7 @@ class UpdateRules(list):
 
     def to_latex(self):
         rows = [r.latex_line() for r in self] + where_latex(self.where, self._ranks)
-        return "\\begin{aligned}\n" + " \\\\\n".join(rows) + "\n\\end{aligned}"
+        return aligned_block(rows)
 
     def _repr_latex_(self):
         return "$$" + self.to_latex() + "$$"
