@@ -209,9 +209,9 @@ class KernelContext:
     def __init__(self, body, node, filled):
         self.body, self.node = body, node
         self.out = body.m.names[node]
-        self.filled = None
+        self.filled = self.filled_name = None
         if filled is not None:
-            fname = body.m.names[filled]
+            self.filled_name = fname = body.m.names[filled]
             self.filled = lambda idx: f"{fname}[{', '.join(idx[d] for d in filled.dims)}]"
 
     def _source(self, k):
@@ -244,6 +244,11 @@ class KernelContext:
 
     def size(self, d):
         return self.body.m.size[d]
+
+    def empty(self, dims):
+        """Expression allocating an uninitialised float array over ``dims`` (a scratch)."""
+        shape = ", ".join(self.size(d) for d in dims) + ("," if len(dims) == 1 else "")
+        return f"np.empty(({shape}), {self.body.m.dtype})"
 
     def index(self, d):
         return self.body.m.index[d]

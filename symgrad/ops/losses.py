@@ -14,7 +14,7 @@ from symgrad.graph.registry import OpDef, register
 from symgrad.ops import functions as F
 from symgrad.ops._shape import require_float
 from symgrad.ops.elementwise import HELPERS, np_sigmoid, np_softplus, scalar_code
-from symgrad.ops.reductions import count, expand, np_shifted
+from symgrad.ops.reductions import count, emit_softmax, expand, np_shifted
 
 # log(p) is clamped below at this value, as PyTorch's BCELoss does, so p = 0 or 1 is finite.
 LOG_FLOOR = -100.0
@@ -104,41 +104,48 @@ def _ce_vjp(g, y):
 
 
 def _emit_ce(node, ctx):
-    """One pass per example: log-sum-exp of the logits, minus the label's logit.
+    """Mean cross-entropy, ``log(sum_c exp(s_c - m)) - (s_y - m)`` per example.
 
     When the backward pass needs ``softmax(logits)`` (the ``p`` of ``p - onehot``),
-    ``ctx.filled`` names its buffer and the same loop writes it: exp is computed once.
+    ``ctx.filled`` names its buffer: the softmax kernel writes it (exp vectorised over
+    the whole buffer) and its row sums give the loss. Otherwise a scratch buffer of the
+    logits' shape takes that place. Integer labels: the row sums are multiplied and
+    their log taken once per 1e250 of product, not once per row (each sum is in [1, C]).
     """
-    s, C, batch = node.inputs[0], node.attrs["classes"], node.attrs["batch"]
-    acc, m, total = ctx.fresh("acc"), ctx.fresh("m"), ctx.fresh("total")
-    lines, ind = [f"{acc} = 0.0"], ""
-    head, ind = ctx.loops(batch)
-    lines += head
-    c, n = ctx.index(C), ctx.size(C)
-    idx = {d: ctx.index(d) for d in s.dims}
-    sa = ctx.at(0, idx)
-    lines += [f"{ind}{m} = -math.inf", f"{ind}for {c} in range({n}):",
-              f"{ind}    {m} = {sa} if {sa} > {m} else {m}",
-              f"{ind}{m} = {m} if math.isfinite({m}) else 0.0",
-              f"{ind}{total} = 0.0", f"{ind}for {c} in range({n}):"]
+    s, C = node.inputs[0], node.attrs["classes"]
+    acc, prod = ctx.fresh("acc"), ctx.fresh("prod")
     if ctx.filled is not None:
-        p = ctx.filled(idx)
-        lines += [f"{ind}    {p} = math.exp({sa} - {m})", f"{ind}    {total} += {p}",
-                  f"{ind}for {c} in range({n}):", f"{ind}    {p} /= {total}"]
+        out, lines = (ctx.filled_name, ctx.filled), []
     else:
-        lines.append(f"{ind}    {total} += math.exp({sa} - {m})")
-    # lse - s_c as log(total) - (s_c - m), exact at any scale (see np_shifted).
-    if node.attrs["onehot"]:
-        wsum, dot = ctx.fresh("ysum"), ctx.fresh("ys")
-        ya = ctx.at(1, idx)
-        lines += [f"{ind}{wsum} = 0.0", f"{ind}{dot} = 0.0", f"{ind}for {c} in range({n}):",
-                  f"{ind}    {wsum} += {ya}", f"{ind}    {dot} += {ya} * ({sa} - {m})",
-                  f"{ind}{acc} += {wsum} * math.log({total}) - {dot}"]
+        tmp = ctx.fresh("e")
+        out = (tmp, lambda idx: f"{tmp}[{', '.join(idx[d] for d in s.dims)}]")
+        lines = [f"{tmp} = {ctx.empty(s.dims)}  # exp(s - max), per example"]
+    idx = {d: ctx.index(d) for d in s.dims}
+    lines += [f"{acc} = 0.0", f"{prod} = 1.0"]
+    if node.attrs["onehot"]:     # row loss: sum_c Y_c log(total) - sum_c Y_c (s_c - m)
+        ya, c, n = ctx.at(1, idx), ctx.index(C), ctx.size(C)
+        wsum = ctx.fresh("ysum")
+
+        def shifted(ind, m):
+            return [f"{ind}for {c} in range({n}):", f"{ind}    {acc} -= {ya} * {out[1](idx)}"]
+
+        def normalised(ind, total):
+            return [f"{ind}{wsum} = 0.0", f"{ind}for {c} in range({n}):", f"{ind}    {wsum} += {ya}",
+                    f"{ind}{acc} += {wsum} * math.log({total})"]
     else:
-        label = ctx.at(1, {d: ctx.index(d) for d in batch})
-        lines.append(f"{ind}{acc} += math.log({total}) - ({ctx.at(0, {**idx, C: label})} - {m})")
-    count = " * ".join(ctx.size(d) for d in batch) or "1"
-    return lines + [f"{ctx.out} = {acc} / ({count})"]
+        label = ctx.at(1, {d: ctx.index(d) for d in node.attrs["batch"]})
+        picked = out[1]({**idx, C: label})
+
+        def shifted(ind, m):
+            return [f"{ind}{acc} -= {picked}"]
+
+        def normalised(ind, total):
+            return [f"{ind}{prod} *= {total}", f"{ind}if {prod} > 1e250:",
+                    f"{ind}    {acc} += math.log({prod})", f"{ind}    {prod} = 1.0"]
+    lines += emit_softmax(ctx, s, C, out, finite_max=True, shifted=shifted, normalised=normalised,
+                          divide=ctx.filled is not None)
+    count = " * ".join(ctx.size(d) for d in node.attrs["batch"]) or "1"
+    return lines + [f"{ctx.out} = ({acc} + math.log({prod})) / ({count})"]
 
 
 def _ce_labels_vjp(g, y):
