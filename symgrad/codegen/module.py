@@ -9,6 +9,7 @@ import numpy as np
 
 from symgrad.codegen import second_order, trainloop
 from symgrad.codegen.emit import Body, Module
+from symgrad.codegen import grouploop
 from symgrad.codegen.jit import JIT
 from symgrad.codegen.prepare import Canon, Namer, node_names
 from symgrad.codegen.schedule import Plan
@@ -194,6 +195,7 @@ class Source:
         if self.second:
             parts += second_order.functions(self)
         parts.append(trainloop.run_epochs(self))
+        parts.append(grouploop.run_group(self.loop))     # sweeps: runs trained together
         kind = "100" if self.dtype == "np.float64" else "115"    # BLAS 'd' or 's'
         helpers = [_helper(src).replace("_SG_DTYPE", self.dtype).replace("_SG_KIND", kind)
                    for _, src in sorted(self.m.helpers.items())]

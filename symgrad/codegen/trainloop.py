@@ -174,7 +174,7 @@ _SGD_DOC = ("SGD epochs (momentum if momentum != 0: v = momentum v - lr g; p += 
 
 
 def run_epochs(src):
-    loop = _Loop(src)
+    loop = src.loop = _Loop(src)    # kept: grouploop.run_group writes from the same pieces
     src.run_args = (loop.leaves, [loop.vel[p] for p in src.params])
     return loop.text()
 

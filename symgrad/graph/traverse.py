@@ -1,11 +1,26 @@
 """Walking graphs: topological order, consumers, leaves."""
+import weakref
 from collections import defaultdict
+
+
+# root -> its order. A graph never changes once built (inputs are fixed at construction),
+# so the walk of one root is done once: fit, sweeps and every compiled call ask again.
+_ORDERS = weakref.WeakKeyDictionary()
 
 
 def topo_order(outputs):
     """Every node the ``outputs`` depend on, inputs before consumers (iterative DFS)."""
     if not isinstance(outputs, (list, tuple)):
         outputs = [outputs]
+    if len(outputs) == 1:
+        order = _ORDERS.get(outputs[0])
+        if order is None:
+            order = _ORDERS[outputs[0]] = tuple(_walk(outputs))
+        return list(order)
+    return _walk(outputs)
+
+
+def _walk(outputs):
     order, seen = [], set()
     for root in outputs:
         if id(root) in seen:

@@ -5,6 +5,7 @@ driver checks everything first, precomputes what the loop needs as data (the shu
 orders and the per-epoch learning rates), then calls ``run_epochs`` in chunks of
 epochs and does the Python-side work between chunks.
 """
+import inspect
 import math
 import os
 import time
@@ -127,13 +128,27 @@ def fit(fn, params, data=None, lr=None, epochs=10, batch_size=None, shuffle=True
     ``epochs`` iterations, stopping when the largest gradient component is <= ``tol``
     (default 1e-5); no lr, schedule or batch_size. See ``symgrad.train.optimizers``.
     """
-    check_fit_options(shuffle, seed, progress, metrics, on_divergence, output, labels)
-    trainer = _Trainer(fn, params, {} if data is None else data, lr, epochs, batch_size,
-                       shuffle, seed, momentum, schedule, early_stopping, validation_data,
-                       metrics, progress, on_divergence, chunk_epochs, output, labels,
-                       dict(optimizer=optimizer, betas=betas, eps=eps,
-                            weight_decay=weight_decay, alpha=alpha, tol=tol))
-    return trainer.train()
+    return _trainer_from(dict(locals())).train()
+
+
+def trainer_for(fn, params, data=None, **kwargs):
+    """What ``fit(fn, params, data, **kwargs)`` trains, checked and set up but not run
+    (``.train()`` runs it; ``symgrad.train.together`` runs several in one call)."""
+    bound = inspect.signature(fit).bind(fn, params, data, **kwargs)
+    bound.apply_defaults()
+    return _trainer_from(bound.arguments)
+
+
+def _trainer_from(a):
+    """The :class:`_Trainer` of one ``fit`` call from its arguments (a dict by name)."""
+    check_fit_options(a["shuffle"], a["seed"], a["progress"], a["metrics"], a["on_divergence"],
+                      a["output"], a["labels"])
+    optimizer = {k: a[k] for k in ("optimizer", "betas", "eps", "weight_decay", "alpha", "tol")}
+    return _Trainer(a["fn"], a["params"], {} if a["data"] is None else a["data"], a["lr"],
+                    a["epochs"], a["batch_size"], a["shuffle"], a["seed"], a["momentum"],
+                    a["schedule"], a["early_stopping"], a["validation_data"], a["metrics"],
+                    a["progress"], a["on_divergence"], a["chunk_epochs"], a["output"],
+                    a["labels"], optimizer)
 
 
 class _Trainer:
@@ -170,6 +185,7 @@ class _Trainer:
         self.batch_size = batch_size_for(batch_size, sizes, self.batch_dim, param_nodes)
         self.n_rows = sizes.get(self.batch_dim)
         self.rng = np.random.default_rng(seed) if shuffle and self.batch_size else None
+        self.seed = seed if self.rng is not None else None    # runs that share it share orders
         self.state = OptimizerState(self.params)   # kept across chunks
         self.metric_fns = self._metric_fns(loss, metrics, output, labels)
         self.stopper = _early_stopping(early_stopping, self.val is not None)
@@ -265,15 +281,27 @@ class _Trainer:
     def _run_chunk(self, first, k):
         """Run epochs first .. first+k-1; returns (epochs finished, early stop wanted)."""
         t0 = time.perf_counter()
-        orders = None
-        if self.rng is not None:  # drawn epoch by epoch, so chunking never changes them
-            orders = np.stack([self.rng.permutation(self.n_rows) for _ in range(k)])
-            orders = orders.astype(np.int64)
+        orders, saved = self.draw_orders(k), self.save()
+        losses, done = self._call(self.params, self.state, orders, self.lrs[first:first + k])
+        return self.after_chunk(first, k, orders, saved, losses, done, time.perf_counter() - t0)
+
+    def draw_orders(self, k):
+        """The row orders of the next ``k`` epochs (None without shuffling): drawn epoch by
+        epoch, so chunking never changes them."""
+        if self.rng is None:
+            return None
+        return np.stack([self.rng.permutation(self.n_rows) for _ in range(k)]).astype(np.int64)
+
+    def save(self):
+        """Params and optimizer state before a chunk (to rewind a diverged one)."""
+        return copy_arrays(self.params), self.state.copy()
+
+    def after_chunk(self, first, k, orders, saved, losses, done, seconds):
+        """Record a chunk's ``losses`` (``done`` epochs run in ``seconds``); rewind and flag
+        a divergence, then metrics and early stopping. (epochs finished, stop wanted)."""
         lrs = self.lrs[first:first + k]
-        saved = copy_arrays(self.params), self.state.copy()
-        losses, done = self._call(self.params, self.state, orders, lrs)
         finished = _finite_prefix(losses, done)
-        dur = (time.perf_counter() - t0) / max(finished, 1)
+        dur = seconds / max(finished, 1)
         for i in range(finished):
             self.history.record(first + i + 1, losses[i], lrs[i], dur)
         if finished < k:

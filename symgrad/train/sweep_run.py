@@ -17,6 +17,7 @@ from collections import OrderedDict
 from symgrad.errors import DivergenceError
 from symgrad.train.driver import fit
 from symgrad.train.sweep_result import FailedRun
+from symgrad.train.together import fit_together
 
 _PAYLOADS = OrderedDict()   # token -> unpickled payload, per worker process
 _KEEP = 4                    # payloads kept per worker (the last few sweeps)
@@ -53,28 +54,55 @@ def payload_of(token, blob):
         return _PAYLOADS[token]
 
 
-def run_one(payload, task):
-    """Train one grid point; a History with ``.settings`` (a FailedRun if it raised)."""
+def _fit_args(payload, task):
+    """``(model, params, data, fit kwargs)`` of one task: the shared data and fit arguments
+    with the grid point's hyperparameter values and fit settings."""
     index, settings, fit_settings, hyper, params = task
     data = {**payload["data"], **hyper}
     kwargs = {**payload["fit_kwargs"], **fit_settings}
     if hyper and kwargs.get("validation_data") is not None:
         kwargs["validation_data"] = {**kwargs["validation_data"], **hyper}
+    return payload["model"], params, data, kwargs
+
+
+def _as_run(settings, outcome):
+    """A History with ``.settings`` from what fit returned or raised (a FailedRun if it
+    raised anything but a divergence: one bad run must not end the sweep)."""
+    if isinstance(outcome, DivergenceError):     # only if a caller asked fit to raise
+        outcome = outcome.history
+    elif isinstance(outcome, Exception):
+        return FailedRun(settings, f"{type(outcome).__name__}: {outcome}")
+    outcome.settings = settings
+    return outcome
+
+
+def run_one(payload, task):
+    """Train one grid point alone; ``(index, History)`` (a FailedRun if it raised)."""
+    model, params, data, kwargs = _fit_args(payload, task)
     try:
-        hist = fit(payload["model"], params, data=data, progress=False, **kwargs)
-    except DivergenceError as err:   # only if a caller asked fit to raise
-        hist = err.history
-    except Exception as err:         # one bad run must not end the sweep
-        return index, FailedRun(settings, f"{type(err).__name__}: {err}")
-    hist.settings = settings
-    return index, hist
+        outcome = fit(model, params, data=data, progress=False, **kwargs)
+    except Exception as err:
+        outcome = err
+    return task[0], _as_run(task[1], outcome)
+
+
+def run_fused(payload, tasks):
+    """Train ``tasks``, those that share the data order together (``fit_together``);
+    ``[(index, History), ...]``, each bitwise the run's own ``fit``."""
+    if not payload.get("fuse", True):
+        done = []
+        for task in tasks:
+            done.append(run_one(payload, task))
+            if getattr(done[-1][1], "stop_reason", None) == "interrupted":
+                break                              # fit caught a Ctrl-C: run no more
+        return done
+    outcomes = fit_together([_fit_args(payload, task) for task in tasks])
+    return [(task[0], _as_run(task[1], o)) for task, o in zip(tasks, outcomes)]
 
 
 def run_tasks(token, blob, tasks):
     """Run a group of tasks in this process; ``[(index, History), ...]``."""
-    payload = payload_of(token, blob)
-    return [run_one(payload, task) for task in tasks]
-
+    return run_fused(payload_of(token, blob), tasks)
 
 
 def not_run(task, reason="not run: the sweep was interrupted"):

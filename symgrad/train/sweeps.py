@@ -19,14 +19,14 @@ from symgrad.train.checks import compile_loss, resolve_model
 from symgrad.train.driver import fit, progress_enabled
 from symgrad.train.metrics import head_from
 from symgrad.train.sweep_result import SweepResult, label
-from symgrad.train.sweep_run import dumps, not_run, run_one
+from symgrad.train.sweep_run import dumps, not_run, run_fused
 
 # fit arguments a sweep sets itself, never from the grid or **fit_kwargs
 _OWN = ("fn", "params", "data", "progress")
 
 
 def sweep(fn, init, data=None, grid=None, *, client=None, n_jobs=None, progress=True,
-          **fit_kwargs):
+          fuse=True, **fit_kwargs):
     """Train ``fn`` once per point of the cartesian product of ``grid``; a :class:`SweepResult`.
 
     ``fn``: as for ``fit`` (a compiled model, a loss node, an ``nn`` model; compiled once
@@ -40,7 +40,9 @@ def sweep(fn, init, data=None, grid=None, *, client=None, n_jobs=None, progress=
 
     ``n_jobs``: worker processes (default: the cores of this machine; 1 runs
     in-process). ``client``: a ``distributed.Client``; the runs become tasks on its
-    cluster. A run that diverges is flagged in its History (``on_divergence="stop"``) and
+    cluster. ``fuse``: runs that share the data order (the same seed, batch size and
+    epochs) train together, one compiled call per group gathering each minibatch once
+    (``symgrad.train.together``); bitwise the same results as ``fuse=False``. A run that diverges is flagged in its History (``on_divergence="stop"``) and
     the others go on; with ``on_divergence="raise"`` the sweep raises
     :class:`~symgrad.errors.DivergenceError` after all runs, ``err.result`` holding them.
     """
@@ -61,7 +63,9 @@ def sweep(fn, init, data=None, grid=None, *, client=None, n_jobs=None, progress=
         _check_point(checker, data, fit_kwargs, task)
     if model is None:  # compile once, after every check has passed
         model = _compile(loss, param_nodes, fit_kwargs)
-    payload = {"model": model, "data": data, "fit_kwargs": fit_kwargs}
+    if not isinstance(fuse, bool):
+        raise TypeError(f"fuse must be True or False, got {fuse!r}")
+    payload = {"model": model, "data": data, "fit_kwargs": fit_kwargs, "fuse": fuse}
     workers = min(workers, len(tasks))
     # Serialised before any run, so a fit argument that cannot travel fails first.
     blob = dumps(payload) if client is not None or workers > 1 else None
@@ -288,29 +292,34 @@ def _dispatch(payload, blob, tasks, client, workers, bar):
 
 
 def _warm_up(payload, tasks, bar):
-    """Run the first task here if this process has not compiled the model's training loop
+    """Run the first runs here if this process has not compiled the model's training loop
     yet: Numba compiles lazily, so otherwise every worker would compile the same functions
-    at once; after this run they are in the cache directory and workers load them."""
+    at once; after these runs they are in the cache directory and workers load them. Two
+    runs when fusing, so the loop that trains runs together is compiled too."""
     module = getattr(payload["model"], "module", None)
-    loops = [getattr(module, name, None) for name in ("run_epochs", "run_epochs_with")]
-    if module is None or len(tasks) < 2 or any(getattr(f, "signatures", None) for f in loops):
+    name = "run_group_with" if payload.get("fuse", True) else "run_epochs_with"
+    if module is None or len(tasks) < 3 or getattr(getattr(module, name, None), "signatures", None):
         return []
-    first = run_one(payload, tasks[0])[1]
+    first = [run for _, run in run_fused(payload, tasks[:2])]
     if bar is not None:
-        bar.update(1)
-    return [first]
+        bar.update(len(first))
+    return first
+
+
+RUNS_PER_CALL = 16    # in-process: runs per fused call, so the progress bar moves
 
 
 def _run_here(payload, tasks, bar):
-    """The runs one after another; Ctrl-C ends the sweep, keeping the runs finished."""
+    """The runs here, fused in parts; Ctrl-C ends the sweep, keeping the runs finished."""
     runs = []
     try:
-        for task in tasks:
-            runs.append(run_one(payload, task)[1])
+        for start in range(0, len(tasks), RUNS_PER_CALL):
+            part = [run for _, run in run_fused(payload, tasks[start:start + RUNS_PER_CALL])]
+            runs += part
             if bar is not None:
-                bar.update(1)
-            if runs[-1].stop_reason == "interrupted":   # fit caught the Ctrl-C
-                break
+                bar.update(len(part))
+            if any(getattr(r, "stop_reason", None) == "interrupted" for r in part):
+                break                              # fit caught the Ctrl-C
     except KeyboardInterrupt:
         pass
     finally:

@@ -256,9 +256,26 @@ def test_ctrl_c_ends_the_sweep_and_keeps_the_finished_runs(regression):
         return 0.0
 
     res = sg.sweep(fn, {"w": np.zeros(3)}, data, {"lr": [0.01, 0.02, 0.03]}, epochs=2,
-                   n_jobs=1, metrics=(interrupt_on_third_call,))
+                   n_jobs=1, metrics=(interrupt_on_third_call,), fuse=False)
     assert [r.stop_reason for r in res] == ["completed", "interrupted", "failed"]
     assert "interrupted" in res[2].error and len(res[0]) == 2
+
+
+def test_ctrl_c_in_a_fused_group_keeps_every_run_as_far_as_it_got(regression):
+    # fused, the three runs train in lockstep: the third metric call is run 3's first epoch
+    fn, data = regression
+    calls = []
+
+    def interrupt_on_third_call(params, data):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return 0.0
+
+    res = sg.sweep(fn, {"w": np.zeros(3)}, data, {"lr": [0.01, 0.02, 0.03]}, epochs=2,
+                   n_jobs=1, metrics=(interrupt_on_third_call,))
+    assert [r.stop_reason for r in res] == ["interrupted"] * 3
+    assert [len(r) for r in res] == [1, 1, 1]
 
 
 def test_a_list_of_grids_joins_their_products(regression):
@@ -329,7 +346,7 @@ def test_early_stopping_per_run_and_best_uses_the_restored_epoch(regression):
 def no_runs(monkeypatch):
     def fail(*args):
         raise AssertionError("a run started before the arguments were checked")
-    monkeypatch.setattr("symgrad.train.sweeps.run_one", fail)
+    monkeypatch.setattr("symgrad.train.sweeps.run_fused", fail)
 
 
 @pytest.mark.parametrize("grid, kwargs, error, match", [
