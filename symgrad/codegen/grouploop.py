@@ -61,7 +61,7 @@ def run_group(loop):
     L += loop.gather("        ")
     L += [f"        for {g['r']} in range({g['R']}):",
           f"            if not {g['live']}[{g['r']}]:",
-          f"                continue"]
+          "                continue"]
     L += [I + line for line in bind + src.step_lines]
     L += [f"{I}{v['batch_loss']} = {src.step_loss}",
           f"{I}if not math.isfinite({v['batch_loss']}):  # this run diverged; the others go on",

@@ -5,6 +5,7 @@ driver checks everything first, precomputes what the loop needs as data (the shu
 orders and the per-epoch learning rates), then calls ``run_epochs`` in chunks of
 epochs and does the Python-side work between chunks.
 """
+import functools
 import inspect
 import math
 import os
@@ -131,10 +132,16 @@ def fit(fn, params, data=None, lr=None, epochs=10, batch_size=None, shuffle=True
     return _trainer_from(dict(locals())).train()
 
 
+@functools.lru_cache(maxsize=1)
+def fit_signature():
+    """``inspect.signature(fit)``, made once (it costs ~0.2 ms, sweeps ask per run)."""
+    return inspect.signature(fit)
+
+
 def trainer_for(fn, params, data=None, **kwargs):
     """What ``fit(fn, params, data, **kwargs)`` trains, checked and set up but not run
     (``.train()`` runs it; ``symgrad.train.together`` runs several in one call)."""
-    bound = inspect.signature(fit).bind(fn, params, data, **kwargs)
+    bound = fit_signature().bind(fn, params, data, **kwargs)
     bound.apply_defaults()
     return _trainer_from(bound.arguments)
 

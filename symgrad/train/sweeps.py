@@ -6,7 +6,6 @@ independent, so they go to worker processes (``n_jobs``) or to a Dask cluster
 (``client=``). Everything is checked before any run starts: the grid, the fit
 arguments and, through ``fit``'s own checks, every grid point.
 """
-import inspect
 import itertools
 import numbers
 import os
@@ -16,7 +15,7 @@ from symgrad.errors import DivergenceError
 from symgrad.graph.node import Node
 from symgrad.graph.traverse import leaves
 from symgrad.train.checks import compile_loss, resolve_model
-from symgrad.train.driver import fit, progress_enabled
+from symgrad.train.driver import fit_signature, progress_enabled, trainer_for
 from symgrad.train.metrics import head_from
 from symgrad.train.sweep_result import SweepResult, label
 from symgrad.train.sweep_run import dumps, not_run, run_fused
@@ -124,7 +123,7 @@ def _values(name, values):
 
 def fit_arguments():
     """The names of ``fit``'s arguments a grid or ``**fit_kwargs`` may set."""
-    return [n for n in inspect.signature(fit).parameters if n not in _OWN]
+    return [n for n in fit_signature().parameters if n not in _OWN]
 
 
 def hyperparameters(loss):
@@ -202,7 +201,7 @@ def _init_params(init, fit_settings, fit_kwargs):
     if not callable(init):
         raise TypeError(f"init must be a dict of initial params or a callable seed -> params, "
                         f"got {type(init).__name__}")
-    default = inspect.signature(fit).parameters["seed"].default
+    default = fit_signature().parameters["seed"].default
     seed = fit_settings.get("seed", fit_kwargs.get("seed", default))
     params = init(seed)
     if not isinstance(params, dict):
@@ -249,13 +248,18 @@ def stand_in(model, loss, param_nodes):
 
 
 def _check_point(checker, data, fit_kwargs, task):
-    """Run ``fit``'s checks on one grid point, without training or compiling."""
+    """Run ``fit``'s checks on one grid point, without training or compiling: its set-up
+    (``trainer_for``) checks every argument; L-BFGS and Newton check more when they start,
+    up to their first call of the (stand-in) model."""
     _, point, fit_settings, hyper, params = task
     kwargs = {**fit_kwargs, **fit_settings}
     if hyper and kwargs.get("validation_data") is not None:
         kwargs["validation_data"] = {**kwargs["validation_data"], **hyper}
     try:
-        fit(checker, params, data={**data, **hyper}, progress=False, **kwargs)
+        trainer = trainer_for(checker, params, data={**data, **hyper}, progress=False, **kwargs)
+        if trainer.opt.name != "lbfgs":
+            return
+        trainer.train()
     except _Checked:
         return
     except Exception as err:
