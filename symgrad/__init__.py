@@ -16,16 +16,17 @@ from symgrad.ops import (cos, elu, erf, expm1, gelu, huber, leaky_relu, log1p, s
 from symgrad.ops.custom import elementwise
 from symgrad.diff.check import check_grad
 from symgrad.diff.reverse import gradients
-from symgrad.diff.scalar import grad, scalars
-from symgrad.explain import Derivation, derive
-from symgrad.explain.backprop import backprop
-from symgrad.explain.hessian import hessian
 
 __version__ = "0.1.0"
 
-# The numeric stages load Numba, which takes a moment: they are imported on first
-# use, so deriving and printing rules stays instant (PEP 562 module __getattr__).
+# Stages are imported on first use (PEP 562 module __getattr__): the numeric ones load
+# Numba, so deriving and printing rules stays instant; the symbolic ones load SymPy, so
+# running a cached compiled model never imports it.
 _LAZY = {
+    "grad": "symgrad.diff.scalar", "scalars": "symgrad.diff.scalar",
+    "Derivation": "symgrad.explain",
+    "derive": "symgrad.explain", "backprop": "symgrad.explain.backprop",
+    "hessian": "symgrad.explain.hessian",
     "compile": "symgrad.codegen", "CompiledModel": "symgrad.codegen",
     "fit": "symgrad.train", "History": "symgrad.train", "EarlyStopping": "symgrad.train",
     "sweep": "symgrad.train", "SweepResult": "symgrad.train",
@@ -56,5 +57,5 @@ __all__ = [
     "silu", "sin", "square",
     "cross_entropy", "exp", "hinge", "l1", "l2", "log", "log_softmax", "logsumexp", "max", "mean",
     "mse", "relu", "sigmoid", "softmax", "softplus", "sqrt", "sse", "sum", "tanh", "check_grad",
-    "gradients", "grad", "scalars", "Derivation", "derive", "backprop", "hessian", *_LAZY,
+    "gradients", *_LAZY,
 ]

@@ -11,7 +11,7 @@ import weakref
 
 import numpy as np
 
-from symgrad.codegen import cache, second_order, trainloop
+from symgrad.codegen import cache, graph_key, second_order, trainloop
 from symgrad.codegen.module import Source
 from symgrad.diff.reverse import check_loss, check_params
 from symgrad.errors import DataError, DeclarationError
@@ -60,10 +60,19 @@ class CompiledModel:
                 raise DeclarationError(f"outputs must be graph nodes, got {o!r}")
         self.outputs = outputs
         self.has_hessian = hessian
-        self._src = Source(loss, params, _named_forward(loss, outputs), dtype, hessian=hessian)
+        named = _named_forward(loss, outputs)
         title = f"loss {loss.display}, params {', '.join(p.name for p in params)}"
-        self.source = self._src.text(title)
-        self.path = cache.store(self.source)
+        # the graph's key finds a cached module before any symbolic work (graph_key.py)
+        key = graph_key.key(loss, params, dtype, outputs, hessian)
+        hit = graph_key.lookup(key, loss, params, outputs,
+                               (loss, params, named, dtype, hessian, title))
+        if hit is not None:
+            self._src, self.source, self.path = hit
+        else:
+            self._src = Source(loss, params, named, dtype, hessian=hessian)
+            self.source = self._src.text(title)
+            self.path = cache.store(self.source)
+            graph_key.remember(key, self._src, self.source, self.path, loss, params, outputs)
         self.module = cache.load(self.path)
         self._out_fn = self._src.output_names          # canonical node -> function name
         self._extra, self._known = {}, {}

@@ -14,7 +14,6 @@ from symgrad.codegen.jit import JIT
 from symgrad.codegen.prepare import Canon, Namer, node_names
 from symgrad.codegen.schedule import Plan
 from symgrad.codegen.second_order import SecondOrderGraphs
-from symgrad.diff.notation import Notation
 from symgrad.diff.reverse import backward
 from symgrad.graph.names import comment_text
 from symgrad.graph.traverse import dim_names, topo_order
@@ -240,6 +239,7 @@ def lecture_names(loss, canon, namer, names):
     """Forward nodes take the names their derivation gives them (``sigma``, ``delta``,
     ``z1``, ``h``), so the code reads like the update rule; user names win collisions.
     Adjoints then follow as ``g_sigma``, ``g_delta``."""
+    from symgrad.diff.notation import Notation    # SymPy: only generating code needs it
     names = dict(names)
     notation = Notation([loss], loss=loss)
     forward = [n for n in topo_order(loss) if not n.is_leaf and n.op not in ("count", "transpose")]

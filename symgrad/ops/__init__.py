@@ -9,6 +9,11 @@ from symgrad.ops.api import (abs, binary_cross_entropy, clip, cross_entropy, exp
                              relu, sigmoid, softmax, softplus, sqrt, sse, sum, take, tanh, where)
 from symgrad.ops.library import (cos, elu, erf, expm1, gelu, huber, leaky_relu, log1p,
                                  silu, sin, square)
+from symgrad.graph.registry import OPS as _OPS
+
+# The entries symgrad itself defines (their code is symgrad's): compile's graph key
+# (symgrad.codegen.graph_key) names these ops by name alone.
+BUILTIN_OPS = dict(_OPS)
 
 __all__ = ["clip", "maximum", "minimum", "onehot", "take", "where",
            "cos", "elu", "erf", "expm1", "gelu", "huber", "leaky_relu",

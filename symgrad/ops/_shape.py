@@ -1,10 +1,10 @@
 """Shape rules shared by the op families, and the NumPy alignment that goes with them."""
 import numpy as np
-import sympy as sp
 
 from symgrad.errors import DimError
 from symgrad.graph.dims import axis_dim, broadcast
 from symgrad.graph.node import FLOAT, INT
+from symgrad.ops._lazy import sp
 
 
 def require_float(op, node):

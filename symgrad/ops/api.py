@@ -6,18 +6,16 @@ scalar backprop examples and tensor models.
 """
 import numbers
 
-import sympy as sp
-
 from symgrad.errors import DeclarationError, DimError
 from symgrad.graph.node import INT, Node, apply, positional
-from symgrad.ops import functions as F
+from symgrad.ops._lazy import F, deferred, is_sympy, sp
 
 
 def _unary(op_name, sympy_fn):
     def fn(x):
         if isinstance(x, Node):
             return apply(op_name, x)
-        if isinstance(x, (sp.Basic, numbers.Real)):
+        if is_sympy(x) or isinstance(x, numbers.Real):
             return sympy_fn(sp.sympify(x) if isinstance(x, numbers.Real) else x)
         raise DeclarationError(f"{op_name}: expected a symgrad node or a SymPy expression, got {x!r}")
     fn.__name__ = op_name
@@ -25,14 +23,14 @@ def _unary(op_name, sympy_fn):
     return fn
 
 
-exp = _unary("exp", sp.exp)
-log = _unary("log", sp.log)
-sqrt = _unary("sqrt", sp.sqrt)
-abs = _unary("abs", sp.Abs)  # noqa: A001 - mirrors numpy's name on purpose
-sigmoid = _unary("sigmoid", F.sigmoid)
-tanh = _unary("tanh", sp.tanh)
-relu = _unary("relu", F.relu)
-softplus = _unary("softplus", F.softplus)
+exp = _unary("exp", deferred(sp, "exp"))
+log = _unary("log", deferred(sp, "log"))
+sqrt = _unary("sqrt", deferred(sp, "sqrt"))
+abs = _unary("abs", deferred(sp, "Abs"))  # noqa: A001 - mirrors numpy's name on purpose
+sigmoid = _unary("sigmoid", deferred(F, "sigmoid"))
+tanh = _unary("tanh", deferred(sp, "tanh"))
+relu = _unary("relu", deferred(F, "relu"))
+softplus = _unary("softplus", deferred(F, "softplus"))
 
 
 def _node(x, fn):

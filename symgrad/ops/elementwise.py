@@ -9,11 +9,10 @@ import math
 import re
 
 import numpy as np
-import sympy as sp
 
 from symgrad.graph.node import FLOAT, apply
 from symgrad.graph.registry import OpDef, register
-from symgrad.ops import functions as F
+from symgrad.ops._lazy import F, deferred, sp
 from symgrad.ops._shape import (align, binary_infer, deltas, pick_dims, require_float,
                                 unary_infer)
 
@@ -188,20 +187,20 @@ def _closure(template, helpers):
 # name: (SymPy meaning, NumPy meaning, gradient rule (g, y, x), Numba scalar code, label)
 UNARY = {
     "neg": (lambda x: -x, np.negative, lambda g, y, x: -g, "(-{0})", "-"),
-    "exp": (sp.exp, np.exp, lambda g, y, x: g * y, "math.exp({0})", "exp"),
-    "log": (sp.log, np_log, lambda g, y, x: g / x, "_sg_log({0})", "log"),
-    "sqrt": (sp.sqrt, np_sqrt, lambda g, y, x: g / (2 * y), "_sg_sqrt({0})", "sqrt"),
-    "abs": (sp.Abs, np.abs, lambda g, y, x: g * apply("sign", x), "abs({0})", "|.|"),
-    "sigmoid": (F.sigmoid, np_sigmoid, lambda g, y, x: g * (y * (1 - y)), "_sg_sigmoid({0})", "σ"),
-    "tanh": (sp.tanh, np.tanh, lambda g, y, x: g * (1 - y * y), "math.tanh({0})", "tanh"),
+    "exp": (deferred(sp, "exp"), np.exp, lambda g, y, x: g * y, "math.exp({0})", "exp"),
+    "log": (deferred(sp, "log"), np_log, lambda g, y, x: g / x, "_sg_log({0})", "log"),
+    "sqrt": (deferred(sp, "sqrt"), np_sqrt, lambda g, y, x: g / (2 * y), "_sg_sqrt({0})", "sqrt"),
+    "abs": (deferred(sp, "Abs"), np.abs, lambda g, y, x: g * apply("sign", x), "abs({0})", "|.|"),
+    "sigmoid": (deferred(F, "sigmoid"), np_sigmoid, lambda g, y, x: g * (y * (1 - y)), "_sg_sigmoid({0})", "σ"),
+    "tanh": (deferred(sp, "tanh"), np.tanh, lambda g, y, x: g * (1 - y * y), "math.tanh({0})", "tanh"),
     # relu: a select (vectorises) that keeps NaN, like np.maximum.
-    "relu": (F.relu, np_relu, lambda g, y, x: g * apply("step", x), "(0.0 if {0} <= 0.0 else {0})",
+    "relu": (deferred(F, "relu"), np_relu, lambda g, y, x: g * apply("step", x), "(0.0 if {0} <= 0.0 else {0})",
              "relu"),
-    "softplus": (F.softplus, np_softplus, lambda g, y, x: g * apply("sigmoid", x),
+    "softplus": (deferred(F, "softplus"), np_softplus, lambda g, y, x: g * apply("sigmoid", x),
                  "_sg_softplus({0})", "softplus"),
     # Derivatives of the ops above; piecewise constant, so their own rule is zero.
-    "step": (F.step, np_step, None, "(1.0 if {0} > 0 else 0.0)", "step"),
-    "sign": (sp.sign, np.sign, None, "_sg_sign({0})", "sign"),
+    "step": (deferred(F, "step"), np_step, None, "(1.0 if {0} > 0 else 0.0)", "step"),
+    "sign": (deferred(sp, "sign"), np.sign, None, "_sg_sign({0})", "sign"),
 }
 
 BINARY = {

@@ -24,18 +24,21 @@ import math
 import numbers
 
 import numpy as np
-import sympy as sp
-from sympy.codegen.cfunctions import expm1 as sp_expm1
-from sympy.codegen.cfunctions import log1p as sp_log1p
 
 from symgrad.errors import DeclarationError
 from symgrad.graph.node import Node, apply
 from symgrad.graph.registry import OpDef, register
-from symgrad.ops import functions as F
+from symgrad.ops._lazy import F, LazyModule, deferred, is_sympy, sp
 from symgrad.ops._shape import unary_infer
-from symgrad.ops.body import as_expr, _np_erf
-from symgrad.ops.custom import elementwise
+from symgrad.ops.custom import library_op
 from symgrad.ops.elementwise import scalar_code
+
+# SymPy's log1p and expm1, and the body helpers, on first use (see symgrad.ops._lazy)
+_B = LazyModule("symgrad.ops.body")
+_CF = LazyModule("sympy.codegen.cfunctions")
+sp_expm1, sp_log1p = deferred(_CF, "expm1"), deferred(_CF, "log1p")
+_np_erf = deferred(_B, "_np_erf")
+as_expr = deferred(_B, "as_expr")
 
 
 def _np_log1p(x):
@@ -52,12 +55,12 @@ _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
 
 # name: (SymPy meaning, NumPy meaning, gradient rule (g, y, x), Numba scalar code, label)
 LIBRARY = {
-    "sin": (sp.sin, np.sin, lambda g, y, x: g * apply("cos", x), "math.sin({0})", "sin"),
-    "cos": (sp.cos, np.cos, lambda g, y, x: -(g * apply("sin", x)), "math.cos({0})", "cos"),
+    "sin": (deferred(sp, "sin"), np.sin, lambda g, y, x: g * apply("cos", x), "math.sin({0})", "sin"),
+    "cos": (deferred(sp, "cos"), np.cos, lambda g, y, x: -(g * apply("sin", x)), "math.cos({0})", "cos"),
     "log1p": (sp_log1p, _np_log1p, lambda g, y, x: g / (1 + x), "math.log1p({0})", "log1p"),
     "expm1": (sp_expm1, _np_expm1, lambda g, y, x: g * apply("exp", x), "math.expm1({0})",
               "expm1"),
-    "erf": (sp.erf, _np_erf, lambda g, y, x: g * (_TWO_OVER_SQRT_PI * apply("exp", -(x * x))),
+    "erf": (deferred(sp, "erf"), _np_erf, lambda g, y, x: g * (_TWO_OVER_SQRT_PI * apply("exp", -(x * x))),
             "math.erf({0})", "erf"),
 }
 
@@ -73,7 +76,7 @@ def _unary(op_name, sympy_fn):
     def fn(x):
         if isinstance(x, Node):
             return apply(op_name, x)
-        if isinstance(x, sp.Expr) or (isinstance(x, numbers.Real) and not isinstance(x, bool)):
+        if is_sympy(x, "Expr") or (isinstance(x, numbers.Real) and not isinstance(x, bool)):
             return sympy_fn(as_expr(x, op_name))
         raise DeclarationError(f"{op_name}: expected a symgrad node or a SymPy expression, "
                                f"got {x!r}")
@@ -82,16 +85,16 @@ def _unary(op_name, sympy_fn):
     return fn
 
 
-sin = _unary("sin", sp.sin)
-cos = _unary("cos", sp.cos)
+sin = _unary("sin", deferred(sp, "sin"))
+cos = _unary("cos", deferred(sp, "cos"))
 log1p = _unary("log1p", sp_log1p)
 expm1 = _unary("expm1", sp_expm1)
-erf = _unary("erf", sp.erf)
+erf = _unary("erf", deferred(sp, "erf"))
 
 
 def square(x):
     """``x ** 2`` (the ``pow`` op: code ``x * x``, gradient ``2 x``)."""
-    if isinstance(x, Node) or isinstance(x, sp.Expr):
+    if isinstance(x, Node) or is_sympy(x, "Expr"):
         return x ** 2
     if isinstance(x, numbers.Real) and not isinstance(x, bool):
         return as_expr(x, "square") ** 2
@@ -99,28 +102,31 @@ def square(x):
 
 
 # -- activations and the Huber function, from their bodies ---------------------------------
-gelu = elementwise("gelu", lambda x: x * F.Phi(x))
-gelu.__doc__ = ("The exact GELU, x Phi(x) = x (1 + erf(x / sqrt 2)) / 2 (no tanh "
-                "approximation), with Phi computed by erfc: accurate for negative x too.")
+# (library_op: registered now, generated from the body on first use, as sg.elementwise does)
+gelu = library_op("gelu", lambda x: x * F.Phi(x),
+                  doc="The exact GELU, x Phi(x) = x (1 + erf(x / sqrt 2)) / 2 (no tanh "
+                      "approximation), with Phi computed by erfc: accurate for negative x too.")
 
-silu = elementwise("silu", lambda x: x * F.sigmoid(x))
-silu.__doc__ = "SiLU (swish with beta = 1), x sigmoid(x); stable for any x."
+silu = library_op("silu", lambda x: x * F.sigmoid(x),
+                  doc="SiLU (swish with beta = 1), x sigmoid(x); stable for any x.")
 
-elu = elementwise("elu", lambda x, alpha: sp.Piecewise((x, x > 0), (alpha * sp_expm1(x), True)),
-                  params={"alpha": 1.0})
-elu.__doc__ = ("ELU, x for x > 0 else alpha (exp(x) - 1) (computed with expm1); "
-               "elu(x, alpha=1.0). Derivative at 0: alpha (the left one).")
+elu = library_op("elu", lambda x, alpha: sp.Piecewise((x, x > 0), (alpha * sp_expm1(x), True)),
+                 params={"alpha": 1.0},
+                 doc="ELU, x for x > 0 else alpha (exp(x) - 1) (computed with expm1); "
+                     "elu(x, alpha=1.0). Derivative at 0: alpha (the left one).")
 
-leaky_relu = elementwise("leaky_relu",
-                         lambda x, slope: sp.Piecewise((x, x > 0), (slope * x, True)),
-                         params={"slope": 0.01})
-leaky_relu.__doc__ = ("Leaky relu, x for x > 0 else slope x; leaky_relu(x, slope=0.01). "
-                      "Derivative at 0: slope (the left one, as relu'(0) = 0).")
+leaky_relu = library_op("leaky_relu",
+                        lambda x, slope: sp.Piecewise((x, x > 0), (slope * x, True)),
+                        params={"slope": 0.01},
+                        doc="Leaky relu, x for x > 0 else slope x; leaky_relu(x, slope=0.01). "
+                            "Derivative at 0: slope (the left one, as relu'(0) = 0).")
 
-huber_function = elementwise(
+huber_function = library_op(
     "huber", lambda r, delta: sp.Piecewise((r ** 2 / 2, sp.Abs(r) <= delta),
                                            (delta * (sp.Abs(r) - delta / 2), True)),
-    params={"delta": 1.0})
+    params={"delta": 1.0},
+    doc="Elementwise huber(x) = Piecewise((x**2/2, delta >= Abs(x)), (delta*(-delta/2 + "
+        "Abs(x)), True)) (made by sg.elementwise).")
 
 
 def huber(pred, target, delta=1.0):
@@ -132,7 +138,7 @@ def huber(pred, target, delta=1.0):
     a real SymPy symbol (a hyperparameter bound at run time): the Huber function is then
     written with ``sg.where`` (see :mod:`symgrad.ops.inline`) and derivations show delta.
     """
-    symbolic = isinstance(delta, sp.Symbol)
+    symbolic = is_sympy(delta, "Symbol")
     if not symbolic and (not isinstance(delta, numbers.Real) or isinstance(delta, bool)
                          or not delta > 0):
         raise DeclarationError(f"huber: delta must be a positive number or a real SymPy "

@@ -1,10 +1,10 @@
 """Linear algebra: matmul (1-D and 2-D operands, contracted dim matched by name) and transpose."""
-import sympy as sp
 
 from symgrad.errors import DimError
 from symgrad.graph.node import FLOAT, apply
 from symgrad.graph.registry import OpDef, register
 from symgrad.graph.dims import base, canonical
+from symgrad.ops._lazy import sp
 from symgrad.ops._shape import align, require_float
 from symgrad.ops.reductions import expand
 

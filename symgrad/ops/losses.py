@@ -6,12 +6,11 @@ chain through ``log`` and ``softmax``; binary cross-entropy of ``sigmoid(z)`` is
 rewritten to its logits form ``softplus(z) - t z``, whose gradient is ``sigmoid(z) - t``.
 """
 import numpy as np
-import sympy as sp
 
 from symgrad.errors import DimError, MissingRuleError
 from symgrad.graph.node import FLOAT, INT, apply
 from symgrad.graph.registry import OpDef, register
-from symgrad.ops import functions as F
+from symgrad.ops._lazy import F, sp
 from symgrad.ops._shape import require_float
 from symgrad.ops.elementwise import HELPERS, np_sigmoid, np_softplus, scalar_code
 from symgrad.ops.reductions import count, emit_softmax, expand, np_shifted

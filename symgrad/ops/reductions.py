@@ -3,12 +3,11 @@ logsumexp, plus the two helpers their gradients need (expand, count)."""
 import math
 
 import numpy as np
-import sympy as sp
 
 from symgrad.errors import DimError
 from symgrad.graph.node import FLOAT, apply
 from symgrad.graph.registry import OpDef, register
-from symgrad.ops import functions as F
+from symgrad.ops._lazy import F, sp
 from symgrad.ops.elementwise import vector_closure
 from symgrad.ops._shape import align, deltas, keep_dims_infer, reduction_infer, require_float
 

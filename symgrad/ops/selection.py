@@ -6,21 +6,20 @@ branch it chose; ``maximum``/``minimum`` do the same and share it evenly at ties
 ``max`` does. ``take(S, y, axis)`` reads ``S[..., y_i, ...]`` for integer labels ``y``.
 """
 import numpy as np
-import sympy as sp
 
 from symgrad.errors import DimError
 from symgrad.graph.dims import broadcast_dims
 from symgrad.graph.node import FLOAT, INT, apply
 from symgrad.graph.registry import OpDef, register
-from symgrad.ops import functions as F
+from symgrad.ops._lazy import F, deferred, sp
 from symgrad.ops._shape import align, axis_dim, require_float
 from symgrad.ops.elementwise import aligned, binary_infer, scalar_code, unbroadcast
 from symgrad.ops.reductions import expand
 
 # name: (SymPy relation, NumPy comparison, Numba code)
 COMPARISONS = {
-    "less": (sp.StrictLessThan, np.less, "(1.0 if {0} < {1} else 0.0)"),
-    "less_equal": (sp.LessThan, np.less_equal, "(1.0 if {0} <= {1} else 0.0)"),
+    "less": (deferred(sp, "StrictLessThan"), np.less, "(1.0 if {0} < {1} else 0.0)"),
+    "less_equal": (deferred(sp, "LessThan"), np.less_equal, "(1.0 if {0} <= {1} else 0.0)"),
 }
 
 for _name, (_rel, _np, _code) in COMPARISONS.items():
@@ -74,8 +73,8 @@ def _extremum_vjp(k, op):
 
 # NaN wins, as in np.maximum: `a != a` is true only for NaN.
 EXTREMA = {
-    "maximum": (sp.Max, np.maximum, "({0} if {0} > {1} or {0} != {0} else {1})"),
-    "minimum": (sp.Min, np.minimum, "({0} if {0} < {1} or {0} != {0} else {1})"),
+    "maximum": (deferred(sp, "Max"), np.maximum, "({0} if {0} > {1} or {0} != {0} else {1})"),
+    "minimum": (deferred(sp, "Min"), np.minimum, "({0} if {0} < {1} or {0} != {0} else {1})"),
 }
 
 for _name, (_sym, _np, _code) in EXTREMA.items():
