@@ -167,10 +167,10 @@ def scalar_code(template, helpers=HELPERS, vector=None):
         code["vector"], code["vector_helpers"] = vector, _closure(vector, VECTOR_HELPERS)
     return code
 
+
 def vector_closure(name):
     """The vectorisable helper ``name`` (e.g. ``_sg_vexp``) and the helpers it calls."""
     return _closure(name, VECTOR_HELPERS)
-
 
 
 def _closure(template, helpers):

@@ -8,8 +8,8 @@ from symgrad.errors import DimError
 from symgrad.graph.node import FLOAT, apply
 from symgrad.graph.registry import OpDef, register
 from symgrad.ops._lazy import F, sp
-from symgrad.ops.elementwise import vector_closure
 from symgrad.ops._shape import align, deltas, keep_dims_infer, reduction_infer, require_float
+from symgrad.ops.elementwise import vector_closure
 
 
 def _axes_of(node, x):
@@ -193,6 +193,7 @@ def _lse_infer(inputs, attrs):
     attrs["axes"] = (attrs["axis"],)
     return tuple(d for d in x.dims if d != attrs["axis"]), FLOAT
 
+
 # exp over a whole buffer in one flat loop: LLVM vectorises _sg_vexp there, where a
 # row of a few classes with a running sum keeps libm's scalar exp (W2: 1.14x -> 0.82x
 # of a hand-written Numba trainer).
@@ -233,7 +234,6 @@ def emit_softmax(ctx, x, axis, out, finite_max=False, shifted=None, normalised=N
                      f"{ind}    {total} += {oa}"]
     lines += [f"{ind}for {c} in range({n}):", f"{ind}    {oa} /= {total}"] if divide else []
     return lines + (normalised(ind, total) if normalised else [])
-
 
 
 def _emit_normalise(kind):
