@@ -41,16 +41,17 @@ def _writable(path):
         return False
 
 
-def cache_dir():
-    """``$SYMGRAD_CACHE_DIR``, else ``~/.cache/symgrad``; a temp dir (with a warning)
-    when neither is writable."""
+def cache_dir(warn=True):
+    """``$SYMGRAD_CACHE_DIR``, else ``~/.cache/symgrad``; a temp dir (with a warning,
+    unless ``warn`` is False) when neither is writable."""
     path = os.environ.get(ENV_VAR) or default_dir()
     if _writable(path):
         return path
     user = os.getuid() if hasattr(os, "getuid") else "user"
     fallback = os.path.join(tempfile.gettempdir(), f"symgrad-{user}")
-    warnings.warn(f"symgrad cache dir {path!r} is not writable; using {fallback!r} "
-                  f"(set {ENV_VAR} to choose another)", RuntimeWarning, stacklevel=3)
+    if warn:
+        warnings.warn(f"symgrad cache dir {path!r} is not writable; using {fallback!r} "
+                      f"(set {ENV_VAR} to choose another)", RuntimeWarning, stacklevel=3)
     os.makedirs(fallback, exist_ok=True)
     return fallback
 

@@ -201,7 +201,7 @@ def lookup(k, loss, params, outputs, call):
     entry, a damaged one, or a module file whose text is not the recorded one)."""
     if k is None:
         return None
-    directory = cache.cache_dir()
+    directory = cache.cache_dir(warn=False)     # (the full path warns, once)
     try:
         with open(_entry_path(k, directory), encoding="utf-8") as f:
             entry = json.load(f)
@@ -214,6 +214,8 @@ def lookup(k, loss, params, outputs, call):
         src = CachedSource(entry, nodes, call)
     except (OSError, ValueError, KeyError, IndexError, TypeError, AttributeError):
         return None
+    if directory != (os.environ.get(cache.ENV_VAR) or cache.default_dir()):
+        cache.cache_dir()      # the configured dir is not writable: the full path's warning
     return src, text, path
 
 

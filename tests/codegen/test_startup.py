@@ -252,3 +252,17 @@ def test_hessian_after_a_hit(fresh_cache, rng):
     v = {"w": rng.standard_normal(3)}
     np.testing.assert_array_equal(fn.hvp(p, v, **data)["w"], first.hvp(p, v, **data)["w"])
     assert fn.source == first.source
+
+
+def test_an_unwritable_cache_dir_warns_once_on_a_miss_and_on_a_hit(tmp_path, monkeypatch):
+    import warnings
+    locked = tmp_path / "locked"
+    monkeypatch.setenv(cache.ENV_VAR, str(locked))
+    monkeypatch.setattr(cache, "_writable", lambda path: path != str(locked))
+    monkeypatch.setattr(cache.tempfile, "gettempdir", lambda: str(tmp_path))
+    for expected in (Source, CachedSource):
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always")
+            fn = sg.compile(*_model(hidden_name="h_locked")[:2])
+        assert isinstance(fn._src, expected)
+        assert sum("not writable" in str(w.message) for w in seen) == 1
