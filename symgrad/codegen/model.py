@@ -12,7 +12,6 @@ import weakref
 import numpy as np
 
 from symgrad.codegen import cache, graph_key, second_order, trainloop
-from symgrad.codegen.module import Source
 from symgrad.diff.reverse import check_loss, check_params
 from symgrad.errors import DataError, DeclarationError
 from symgrad.graph.arguments import check_float_dtype, check_node_list, describe
@@ -45,6 +44,14 @@ def compile(loss, params, dtype=np.float64, outputs=None, hessian=False):  # noq
     return CompiledModel(loss, params, dtype, list(outputs or []), hessian=hessian)
 
 
+def __getattr__(name):
+    # The code generator (``Source``, codegen/module.py) is imported by a cache miss only.
+    if name == "Source":
+        from symgrad.codegen.module import Source
+        return Source
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def _named_forward(loss, outputs):
     named = [n for n in topo_order(loss) if n.name is not None and not n.is_leaf]
     return list(dict.fromkeys(list(outputs) + named))
@@ -69,7 +76,8 @@ class CompiledModel:
         if hit is not None:
             self._src, self.source, self.path = hit
         else:
-            self._src = Source(loss, params, named, dtype, hessian=hessian)
+            source = globals()["Source"] if "Source" in globals() else __getattr__("Source")
+            self._src = source(loss, params, named, dtype, hessian=hessian)
             self.source = self._src.text(title)
             self.path = cache.store(self.source)
             graph_key.remember(key, self._src, self.source, self.path, loss, params, outputs)
