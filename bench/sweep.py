@@ -4,7 +4,8 @@
 
 Rows (wall time of the whole grid, best of ``--repeats`` warm calls; first calls
 reported apart): 16 ``sg.fit`` calls in a row; ``sg.sweep`` with ``n_jobs=1``
-(in-process); ``n_jobs=2`` (loky worker processes: the first sweep starts them,
+(in-process) one run after another (``fuse=False``) and fused (the default: runs that
+share the data order train in one compiled call, ``symgrad.train.together``); ``n_jobs=2`` (loky worker processes: the first sweep starts them,
 later ones reuse them); a local 2-worker Dask cluster (cluster start reported apart);
 JAX ``vmap`` over a jitted ``lax.scan`` training loop of the same 16 runs. The
 in-process rows and JAX run pinned to one core; the 2-process and Dask rows use both.
@@ -85,9 +86,11 @@ def final_losses(runs):
 
 def symgrad_rows(wl, fn, data):
     return [Row("16 sg.fit calls in a row", lambda: final_losses(loop_of_fits(wl, fn, data)), 1),
-            Row("sg.sweep, n_jobs=1 (in-process)",
+            Row("sg.sweep, n_jobs=1, fuse=False (in-process, one run after another)",
+                lambda: final_losses(a_sweep(wl, fn, data, n_jobs=1, fuse=False)), 1),
+            Row("sg.sweep, n_jobs=1 (in-process, fused: one compiled call)",
                 lambda: final_losses(a_sweep(wl, fn, data, n_jobs=1)), 1),
-            Row("sg.sweep, n_jobs=2 (worker processes)",
+            Row("sg.sweep, n_jobs=2 (worker processes, fused per process)",
                 lambda: final_losses(a_sweep(wl, fn, data, n_jobs=2)), 2)]
 
 
