@@ -12,6 +12,7 @@ from symgrad.codegen.emit import Body, Module
 from symgrad.codegen import grouploop
 from symgrad.codegen.jit import JIT
 from symgrad.codegen.prepare import Canon, Namer, node_names
+from symgrad.codegen.reuse import reusable
 from symgrad.codegen.schedule import Plan
 from symgrad.codegen.second_order import SecondOrderGraphs
 from symgrad.diff.reverse import backward
@@ -89,6 +90,14 @@ class Source:
         shape = f"({shape})" if len(dims) > 1 else shape
         return f"{name} = np.empty({shape}, {dtype or self.dtype})"
 
+    def step_allocs(self):
+        """The step's buffers: gradients, then the internal ones, some reusing the memory
+        of one that is dead by the time they are written (``codegen/reuse.py``)."""
+        own = [(n, ds) for n, ds in self.grad_buffers + self.step_buffers if n not in self.reused]
+        return [self.alloc(n, ds) for n, ds in own] + [
+            f"{n} = {a}  # reuses {a}'s memory: {a} is dead when {n} is written"
+            for n, a in self.reused.items()]
+
     def plan_dims(self, plan):
         return {d for n in plan.order for d in n.dims} | {d for p in self.params for d in p.dims}
 
@@ -127,6 +136,8 @@ class Source:
         self.step_plan = plan
         internal = [n for n in plan.order if n in plan.buffered and n not in claimed]
         self.step_buffers = [(self.m.names[n], n.dims) for n in internal]
+        self.reused = {self.m.names[b]: self.m.names[a]
+                       for b, a in reusable(plan, keep=claimed).items()}
         self.grad_buffers = [(name, p.dims) for p, name in bufs]
         self.step_leaves = leaves
         self.step_lines = lines + copies
@@ -153,7 +164,7 @@ class Source:
         leaves = self.step_leaves
         args = [self.m.names[n] for n in leaves]
         lines = self.sizes(leaves, self.step_dims)
-        lines += [self.alloc(n, ds) for n, ds in self.grad_buffers + self.step_buffers]
+        lines += self.step_allocs()
         lines += self.step_lines
         lines += [f"return {self.step_loss}, {', '.join(n for n, _ in self.grad_buffers)}"
                   f"{',' if len(self.grad_buffers) == 1 else ''}"]

@@ -91,7 +91,7 @@ class _Loop:
             if self.tdata:
                 L += ["else:"] + [f"    {t} = np.ascontiguousarray({names[n]}.T)"
                                   for n, t in self.tdata.items()]
-        return L + [src.alloc(n, ds) for n, ds in src.grad_buffers + src.step_buffers]
+        return L + src.step_allocs()
 
     def gather(self, I):
         """Copy this minibatch's rows (in ``order``) into the buffers."""

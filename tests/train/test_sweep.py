@@ -245,18 +245,22 @@ def test_a_run_that_raises_is_reported_and_the_others_go_on(regression):
     assert res.best("loss") is res[0]
 
 
-def test_ctrl_c_ends_the_sweep_and_keeps_the_finished_runs(regression):
-    fn, data = regression
+def _interrupt_on_third_call():
+    """A metric that presses Ctrl-C the third time it is called."""
     calls = []
 
-    def interrupt_on_third_call(params, data):
+    def metric(params, data):
         calls.append(1)
         if len(calls) == 3:
             raise KeyboardInterrupt
         return 0.0
+    return metric
 
+
+def test_ctrl_c_ends_the_sweep_and_keeps_the_finished_runs(regression):
+    fn, data = regression
     res = sg.sweep(fn, {"w": np.zeros(3)}, data, {"lr": [0.01, 0.02, 0.03]}, epochs=2,
-                   n_jobs=1, metrics=(interrupt_on_third_call,), fuse=False)
+                   n_jobs=1, metrics=(_interrupt_on_third_call(),), fuse=False)
     assert [r.stop_reason for r in res] == ["completed", "interrupted", "failed"]
     assert "interrupted" in res[2].error and len(res[0]) == 2
 
@@ -264,16 +268,8 @@ def test_ctrl_c_ends_the_sweep_and_keeps_the_finished_runs(regression):
 def test_ctrl_c_in_a_fused_group_keeps_every_run_as_far_as_it_got(regression):
     # fused, the three runs train in lockstep: the third metric call is run 3's first epoch
     fn, data = regression
-    calls = []
-
-    def interrupt_on_third_call(params, data):
-        calls.append(1)
-        if len(calls) == 3:
-            raise KeyboardInterrupt
-        return 0.0
-
     res = sg.sweep(fn, {"w": np.zeros(3)}, data, {"lr": [0.01, 0.02, 0.03]}, epochs=2,
-                   n_jobs=1, metrics=(interrupt_on_third_call,))
+                   n_jobs=1, metrics=(_interrupt_on_third_call(),))
     assert [r.stop_reason for r in res] == ["interrupted"] * 3
     assert [len(r) for r in res] == [1, 1, 1]
 
