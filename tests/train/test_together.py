@@ -1,7 +1,6 @@
 """fit_together: runs that share the data order train in one compiled call
 (run_group_with), and every run is bitwise its own fit: params, loss history, metrics,
 divergence, early stopping. Runs that cannot share a call still give their fit."""
-import numpy as np
 import pytest
 
 import symgrad as sg
