@@ -14,8 +14,8 @@ Numba compiles lazily: a module pays for this function only when a sweep calls i
 import numpy as np
 
 from symgrad.codegen.jit import JIT
-from symgrad.codegen.trainloop import (RULES, _state_array, _updates, batch_dim, prepared_args,
-                                       write_back)
+from symgrad.codegen.trainloop import (RULES, _state_array, _updates, batch_dim, checked_step,
+                                       prepared_args, write_back)
 
 _DOC = ("Train R runs together (leading run axis on params, state and per-run data), in "
         "place.\n\n    Each run's step is run_epochs_with's step; the minibatch is "
@@ -63,14 +63,11 @@ def run_group(loop):
           f"            if not {g['live']}[{g['r']}]:",
           "                continue"]
     L += [I + line for line in bind + src.step_lines]
-    L += [f"{I}{v['batch_loss']} = {src.step_loss}",
-          f"{I}if not math.isfinite({v['batch_loss']}):  # this run diverged; the others go on",
-          f"{I}    {v['losses']}[{g['r']}, {v['epoch']}] = {v['batch_loss']}",
-          f"{I}    {g['done']}[{g['r']}] = {v['epoch']} + 1",
-          f"{I}    {g['live']}[{g['r']}] = False",
-          f"{I}    continue",
-          f"{I}{g['totals']}[{g['r']}] += {v['batch_loss']}",
-          f"{I}{v['steps']}[0] += 1  # the optimizer's step number t"]
+    L += checked_step(src, v, I, "this run diverged; the others go on",
+                      [f"{v['losses']}[{g['r']}, {v['epoch']}] = {v['batch_loss']}",
+                       f"{g['done']}[{g['r']}] = {v['epoch']} + 1",
+                       f"{g['live']}[{g['r']}] = False", "continue"],
+                      f"{g['totals']}[{g['r']}]")
     L += _updates(src, loop.first, loop.second, v, I)
     L += [f"    for {g['r']} in range({g['R']}):",
           f"        if {g['live']}[{g['r']}]:",

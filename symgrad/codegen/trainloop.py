@@ -126,13 +126,9 @@ class _Loop:
             f"    {v['total']} = 0.0",
             f"    for {v['step']} in range({v['n_batches']}):"]
         L += self.gather(I) + [I + line for line in src.step_lines]
-        L += [f"{I}{v['batch_loss']} = {src.step_loss}",
-              f"{I}if not math.isfinite({v['batch_loss']}):  # diverged: keep the last "
-              "finite params",
-              f"{I}    {v['losses']}[{v['epoch']}] = {v['batch_loss']}",
-              f"{I}    return {v['losses']}, {v['epoch']} + 1",
-              f"{I}{v['total']} += {v['batch_loss']}",
-              f"{I}{v['steps']}[0] += 1  # the optimizer's step number t"]
+        L += checked_step(src, v, I, "diverged: keep the last finite params",
+                          [f"{v['losses']}[{v['epoch']}] = {v['batch_loss']}",
+                           f"return {v['losses']}, {v['epoch']} + 1"], v["total"])
         L += _updates(src, self.first, self.second, v, I)
         L += [f"    {v['losses']}[{v['epoch']}] = {v['total']} / {v['n_batches']}",
               f"return {v['losses']}, {v['lrs']}.shape[0]"]
@@ -177,6 +173,15 @@ def run_epochs(src):
     loop = src.loop = _Loop(src)    # kept: grouploop.run_group writes from the same pieces
     src.run_args = (loop.leaves, [loop.vel[p] for p in src.params])
     return loop.text()
+
+
+def checked_step(src, v, I, why, stop, total):
+    """After a step's body: its loss; ``stop`` (lines) when it is not finite, before any
+    update; else the epoch's running ``total`` and the optimizer's step count."""
+    bl = v["batch_loss"]
+    return ([f"{I}{bl} = {src.step_loss}", f"{I}if not math.isfinite({bl}):  # {why}"]
+            + [f"{I}    {line}" for line in stop]
+            + [f"{I}{total} += {bl}", f"{I}{v['steps']}[0] += 1  # the optimizer's step number t"])
 
 
 def _reads(src, node):
