@@ -26,6 +26,7 @@ from symgrad.train.reference import NumpyModel, copy_arrays, infer_batch_dim, re
 from symgrad.train.schedules import learning_rates
 
 ON_DIVERGENCE = ("raise", "stop")
+BAR_SECONDS = 0.1    # with a progress bar, each compiled call runs about this long
 
 
 class EarlyStopping:
@@ -246,11 +247,13 @@ class _Trainer:
         return self.output_fallback.output(node, params, **data)
 
     def _chunk_size(self, chunk_epochs, per_epoch):
+        self.bar_chunks = False      # True: chunks sized by time for the progress bar
         if chunk_epochs is not None:
             return check_int(chunk_epochs, "chunk_epochs", 1)
         if per_epoch:
             return 1  # metrics, validation and early stopping are per epoch
         # Otherwise as few calls as possible, but enough for a live progress bar.
+        self.bar_chunks = self.show_progress
         return max(1, math.ceil(self.epochs / 100)) if self.show_progress else self.epochs
 
     # -- the loop ---------------------------------------------------------------------------
@@ -273,11 +276,17 @@ class _Trainer:
         return self._finish()
 
     def _chunks(self, bar):
-        """The epochs, in calls of the compiled loop of ``self.chunk`` epochs each."""
-        done = 0
+        """The epochs, in calls of the compiled loop of ``self.chunk`` epochs each; for a
+        progress bar alone, as many epochs per call as fill ~BAR_SECONDS (the bar then
+        moves ~10 times a second, and a fast model is not cut into 100 calls)."""
+        done, chunk = 0, self.chunk
         while done < self.epochs:
-            k = min(self.chunk, self.epochs - done)
+            k = min(chunk, self.epochs - done)
+            tic = time.perf_counter()
             finished, stop = self._run_chunk(done, k)
+            if self.bar_chunks and finished:
+                per_epoch = (time.perf_counter() - tic) / finished
+                chunk = max(self.chunk, int(BAR_SECONDS / max(per_epoch, 1e-9)))
             done += finished
             if bar is not None:
                 bar.update(finished)

@@ -196,3 +196,22 @@ def test_progress_bar_is_drawn(softmax_small, monkeypatch, capsys):
     assert "3/3" in capsys.readouterr().err
     fit(model, params, data, lr=0.1, epochs=3, progress=False)
     assert capsys.readouterr().err == ""
+
+
+def test_a_progress_bar_sizes_chunks_by_time_and_changes_nothing(softmax_small, monkeypatch):
+    # 200 fast epochs: one call of one epoch to time it, then the rest in ~0.1 s calls
+    # (not 100 calls of 2 epochs); the numbers are those of a run without the bar
+    from symgrad.train import driver
+    monkeypatch.delenv("SYMGRAD_PROGRESS", raising=False)
+    model, params, data = softmax_small
+    calls, real = [], driver._Trainer._call
+
+    def counting(self, *args):
+        calls.append(len(args[-1]))
+        return real(self, *args)
+    kw = dict(lr=0.3, epochs=200, batch_size=8, seed=1, metrics=())
+    plain = fit(model, params, data, progress=False, **kw)
+    monkeypatch.setattr(driver._Trainer, "_call", counting)
+    barred = fit(model, params, data, progress=True, **kw)
+    assert _same(plain.params, barred.params) and plain.loss == barred.loss
+    assert calls[0] == 2 and sum(calls) == 200 and len(calls) < 20
