@@ -10,6 +10,8 @@ hyperparameter values may differ between the runs.
 """
 import time
 
+import numpy as np
+
 from symgrad.train.driver import trainer_for
 
 GROUP_LIMIT = 64      # runs per compiled call (the stacked params are copies)
@@ -22,8 +24,13 @@ def group_key(trainer):
         return None
     if not callable(getattr(getattr(model, "module", None), "run_group_with", None)):
         return None
+    # the arrays the runs share are taken from the first run: the same objects only;
+    # 0-d values (hyperparameters) and params are stacked: the same shapes only
+    shared = tuple((k, id(v)) for k, v in sorted(trainer.data.items()) if np.ndim(v))
+    shapes = tuple((k, np.shape(v)) for k, v in sorted({**trainer.params,
+                                                       **trainer.data}.items()))
     return (id(model), trainer.seed, trainer.batch_size, trainer.n_rows, trainer.epochs,
-            trainer.chunk)
+            trainer.chunk, shared, shapes)
 
 
 def fit_together(fits):

@@ -96,6 +96,17 @@ def test_early_stopping_per_run(problem):
     assert len({len(h) for h in out}) > 1      # the runs stopped at different epochs
 
 
+def test_runs_on_other_data_arrays_are_not_grouped(problem, calls):
+    fn, data, init = problem
+    other = {**data, "X": data["X"][::-1].copy()}        # same shape, other rows
+    fits = [(fn, init(0), {**d, "lam": 0.0}, {"lr": 0.1, "epochs": 2, "metrics": ()})
+            for d in (data, other, data)]
+    out = fit_together(fits)
+    for (f, p, d, kw), got in zip(fits, out):
+        _same_run(got, sg.fit(f, p, data=d, progress=False, **kw))
+    assert calls == [2]                 # the two runs on `data` together, `other` alone
+
+
 def test_bad_arguments_fail_their_run_only(problem):
     fn, data, init = problem
     fits = [(fn, init(0), {**data, "lam": 0.0}, {"lr": 0.1, "epochs": 2}),
