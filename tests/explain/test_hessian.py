@@ -91,16 +91,19 @@ def test_every_block_of_several_params():
         hes.block("w", "X")
 
 
+def _printed_equals_numeric(label, loss, params, data, rtol, atol):
+    """Every printed Hessian block, evaluated, against reverse mode over the backward graph."""
+    got, want = sg.hessian(loss, params).evaluate(data), hessian_values(loss, params, data)
+    for key in want:
+        np.testing.assert_allclose(got[key], want[key], rtol=rtol, atol=atol,
+                                   err_msg=f"{label} {key}")
+
+
 @pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n.startswith("mlp")
                                   else n for n in sorted(CORPUS)])   # a net: many elements
 def test_printed_blocks_equal_the_numeric_hessian(name):
     """The formulas as printed, evaluated, against reverse mode over the backward graph."""
-    loss, params, data = CORPUS[name]()
-    hes = sg.hessian(loss, params)
-    got, want = hes.evaluate(data), hessian_values(loss, params, data)
-    for key in want:
-        np.testing.assert_allclose(got[key], want[key], rtol=1e-10, atol=1e-12,
-                                   err_msg=f"{name} {key}")
+    _printed_equals_numeric(name, *CORPUS[name](), rtol=1e-10, atol=1e-12)
 
 
 def test_no_matrix_form_is_a_clear_error():
@@ -149,12 +152,7 @@ def _registry_cases():
 def test_printed_hessian_of_every_registry_op(op, rng):
     """sum(f(params) * R) for each registry case: the printed blocks, evaluated, against
     the numeric Hessian (masks, steps and signs held constant, as the backward graph)."""
-    loss, params, data = _registry_cases()[op](rng)
-    hes = sg.hessian(loss, params)
-    got, want = hes.evaluate(data), hessian_values(loss, params, data)
-    for key in want:
-        np.testing.assert_allclose(got[key], want[key], rtol=1e-9, atol=1e-10,
-                                   err_msg=f"{op} {key}")
+    _printed_equals_numeric(op, *_registry_cases()[op](rng), rtol=1e-9, atol=1e-10)
 
 
 def test_relu_regression_and_a_linear_loss():

@@ -211,6 +211,18 @@ def test_catalogue_covers_every_registry_op():
     assert len(COMBINATIONS) >= 750
 
 
+def _check_compiled(model, compile_it, loss, params, data, parts):
+    """Compile (``compile_it()``) and compare; fail naming the smallest model at fault."""
+    try:
+        compiled = compile_it()
+        bad = _problems(model, compiled, loss, params, data, parts)
+    except Exception as err:            # noqa: BLE001 - find the term that raises
+        pytest.fail(f"smallest model that raises:\n  {_first_error(model, err)}", pytrace=False)
+    if bad:
+        pytest.fail(f"{len(bad)} problem(s); smallest model:\n  {_shrink(model, bad)}",
+                    pytrace=False)
+
+
 @pytest.mark.slow
 @need("compile")
 @pytest.mark.parametrize("index", range(len(CHUNKS)))
@@ -224,14 +236,7 @@ def test_compiled_op_space_agrees_with_evaluator_and_finite_differences(warm_cac
     _name_terms(parts)
     value = float(sg.evaluate(loss, data))
     assume(math.isfinite(value) and not _kinks_nearby(loss, data))
-    try:
-        compiled = _compiled(index, loss, params)
-        bad = _problems(model, compiled, loss, params, data, parts)
-    except Exception as err:            # noqa: BLE001 - find the term that raises
-        pytest.fail(f"smallest model that raises:\n  {_first_error(model, err)}", pytrace=False)
-    if bad:
-        pytest.fail(f"{len(bad)} problem(s); smallest model:\n  {_shrink(model, bad)}",
-                    pytrace=False)
+    _check_compiled(model, lambda: _compiled(index, loss, params), loss, params, data, parts)
 
 
 # -- compositions: one op-space term inside another ----------------------------------------------
@@ -294,11 +299,5 @@ def test_compiled_compositions_agree_with_evaluator_and_finite_differences(model
     assume(math.isfinite(value) and abs(value) < 1e6 and not _kinks_nearby(loss, data))
     grads = sg.evaluate(sg.gradients(loss, params), data, context=loss)
     assume(all(np.all(np.isfinite(g)) and np.max(np.abs(g), initial=0) < 1e6 for g in grads))
-    try:
-        compiled = api("compile")(loss, params=params)
-        bad = _problems(model, compiled, loss, params, data, parts)
-    except Exception as err:            # noqa: BLE001 - find the term that raises
-        pytest.fail(f"smallest model that raises:\n  {_first_error(model, err)}", pytrace=False)
-    if bad:
-        pytest.fail(f"{len(bad)} problem(s); smallest model:\n  {_shrink(model, bad)}",
-                    pytrace=False)
+    _check_compiled(model, lambda: api("compile")(loss, params=params), loss, params, data,
+                    parts)
