@@ -221,10 +221,7 @@ def emit_softmax(ctx, x, axis, out, finite_max=False, shifted=None, normalised=N
     idx = {d: ctx.index(d) for d in x.dims}
     xa, oa = ctx.at(0, idx), at(idx)
     head, ind = ctx.loops(rows)
-    lines = head + [f"{ind}{m} = -math.inf", f"{ind}for {c} in range({n}):",
-                    f"{ind}    {m} = {xa} if {xa} > {m} else {m}"]
-    if finite_max:
-        lines.append(f"{ind}{m} = {m} if math.isfinite({m}) else 0.0")
+    lines = head + _row_max(ind, m, c, n, xa, finite_max)
     lines += [f"{ind}for {c} in range({n}):", f"{ind}    {oa} = {xa} - {m}"]
     lines += shifted(ind, m) if shifted else []
     ctx.use_helpers({"_sg_exp_all": EXP_ALL, **vector_closure("_sg_vexp")})
@@ -234,6 +231,14 @@ def emit_softmax(ctx, x, axis, out, finite_max=False, shifted=None, normalised=N
                      f"{ind}    {total} += {oa}"]
     lines += [f"{ind}for {c} in range({n}):", f"{ind}    {oa} /= {total}"] if divide else []
     return lines + (normalised(ind, total) if normalised else [])
+
+
+def _row_max(ind, m, c, n, xa, finite):
+    """``m`` = the max of ``xa`` over ``c`` in range(n); ``finite``: an infinite max
+    counts as 0, as np_shifted does (so exp(x - m) is never inf - inf)."""
+    lines = [f"{ind}{m} = -math.inf", f"{ind}for {c} in range({n}):",
+             f"{ind}    {m} = {xa} if {xa} > {m} else {m}"]
+    return lines + ([f"{ind}{m} = {m} if math.isfinite({m}) else 0.0"] if finite else [])
 
 
 def _emit_normalise(kind):
@@ -250,11 +255,8 @@ def _emit_normalise(kind):
         m, total = ctx.fresh("m"), ctx.fresh("total")
         idx = {d: ctx.index(d) for d in x.dims}
         xa = ctx.at(0, idx)
-        lines += [f"{ind}{m} = -math.inf",
-                  f"{ind}for {c} in range({n}):",
-                  f"{ind}    {m} = {xa} if {xa} > {m} else {m}",
-                  f"{ind}{m} = {m} if math.isfinite({m}) else 0.0",
-                  f"{ind}{total} = 0.0", f"{ind}for {c} in range({n}):",
+        lines += _row_max(ind, m, c, n, xa, finite=True)
+        lines += [f"{ind}{total} = 0.0", f"{ind}for {c} in range({n}):",
                   f"{ind}    {total} += math.exp({xa} - {m})"]
         lse = f"{m} + math.log({total})"
         if kind == "logsumexp":

@@ -200,6 +200,8 @@ class _Trainer:
         per_epoch = bool(self.metric_fns) or self.val is not None or self.stopper is not None
         self.show_progress = progress_enabled(progress)
         self.chunk = self._chunk_size(chunk_epochs, per_epoch)
+        # only for the bar: later chunks sized by time (see _chunks)
+        self.bar_chunks = self.show_progress and chunk_epochs is None and not per_epoch
         self.history = History()
         if model is None:  # compile last: every check above has passed
             outputs = [self.head.scores] if self.metric_fns and self.head else None
@@ -247,13 +249,11 @@ class _Trainer:
         return self.output_fallback.output(node, params, **data)
 
     def _chunk_size(self, chunk_epochs, per_epoch):
-        self.bar_chunks = False      # True: chunks sized by time for the progress bar
         if chunk_epochs is not None:
             return check_int(chunk_epochs, "chunk_epochs", 1)
         if per_epoch:
             return 1  # metrics, validation and early stopping are per epoch
         # Otherwise as few calls as possible, but enough for a live progress bar.
-        self.bar_chunks = self.show_progress
         return max(1, math.ceil(self.epochs / 100)) if self.show_progress else self.epochs
 
     # -- the loop ---------------------------------------------------------------------------
