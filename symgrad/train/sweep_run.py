@@ -54,7 +54,7 @@ def payload_of(token, blob):
         return _PAYLOADS[token]
 
 
-def _fit_args(payload, task):
+def fit_args(payload, task):
     """``(model, params, data, fit kwargs)`` of one task: the shared data and fit arguments
     with the grid point's hyperparameter values and fit settings."""
     index, settings, fit_settings, hyper, params = task
@@ -78,7 +78,7 @@ def _as_run(settings, outcome):
 
 def run_one(payload, task):
     """Train one grid point alone; ``(index, History)`` (a FailedRun if it raised)."""
-    model, params, data, kwargs = _fit_args(payload, task)
+    model, params, data, kwargs = fit_args(payload, task)
     try:
         outcome = fit(model, params, data=data, progress=False, **kwargs)
     except Exception as err:
@@ -96,7 +96,7 @@ def run_fused(payload, tasks):
             if getattr(done[-1][1], "stop_reason", None) == "interrupted":
                 break                              # fit caught a Ctrl-C: run no more
         return done
-    outcomes = fit_together([_fit_args(payload, task) for task in tasks])
+    outcomes = fit_together([fit_args(payload, task) for task in tasks])
     return [(task[0], _as_run(task[1], o)) for task, o in zip(tasks, outcomes)]
 
 

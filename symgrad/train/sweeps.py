@@ -18,7 +18,7 @@ from symgrad.train.checks import compile_loss, resolve_model
 from symgrad.train.driver import fit_signature, progress_enabled, trainer_for
 from symgrad.train.metrics import head_from
 from symgrad.train.sweep_result import SweepResult, label
-from symgrad.train.sweep_run import dumps, not_run, run_fused
+from symgrad.train.sweep_run import dumps, fit_args, not_run, run_fused
 
 # fit arguments a sweep sets itself, never from the grid or **fit_kwargs
 _OWN = ("fn", "params", "data", "progress")
@@ -251,19 +251,17 @@ def _check_point(checker, data, fit_kwargs, task):
     """Run ``fit``'s checks on one grid point, without training or compiling: its set-up
     (``trainer_for``) checks every argument; L-BFGS and Newton check more when they start,
     up to their first call of the (stand-in) model."""
-    _, point, fit_settings, hyper, params = task
-    kwargs = {**fit_kwargs, **fit_settings}
-    if hyper and kwargs.get("validation_data") is not None:
-        kwargs["validation_data"] = {**kwargs["validation_data"], **hyper}
+    _, params, data, kwargs = fit_args({"model": checker, "data": data, "fit_kwargs": fit_kwargs},
+                                       task)
     try:
-        trainer = trainer_for(checker, params, data={**data, **hyper}, progress=False, **kwargs)
+        trainer = trainer_for(checker, params, data=data, progress=False, **kwargs)
         if trainer.opt.name != "lbfgs":
             return
         trainer.train()
     except _Checked:
         return
     except Exception as err:
-        raise _at_point(err, point) from None
+        raise _at_point(err, task[1]) from None
     raise RuntimeError("sweep's check of a grid point trained instead of stopping")
 
 
