@@ -41,8 +41,9 @@ def sweep(fn, init, data=None, grid=None, *, client=None, n_jobs=None, progress=
     in-process). ``client``: a ``distributed.Client``; the runs become tasks on its
     cluster. ``fuse``: runs that share the data order (the same seed, batch size and
     epochs) train together, one compiled call per group gathering each minibatch once
-    (``symgrad.train.together``); bitwise the same results as ``fuse=False``. A run that diverges is flagged in its History (``on_divergence="stop"``) and
-    the others go on; with ``on_divergence="raise"`` the sweep raises
+    (``symgrad.train.together``); bitwise the same results as ``fuse=False``. A run
+    that diverges is flagged in its History (``on_divergence="stop"``) and the others
+    go on; with ``on_divergence="raise"`` the sweep raises
     :class:`~symgrad.errors.DivergenceError` after all runs, ``err.result`` holding them.
     """
     started = time.perf_counter()
