@@ -104,6 +104,12 @@ class CompiledModel:
         arrays, _ = bind(graph, values, self.dtype)
         return [self._prepare(n, arrays[n]) for n in leaves]
 
+    def _checked_args(self, fname, params, data):
+        """The arrays ``fname`` takes from ``params`` and ``data`` that ``bind`` has
+        checked already against this model's loss (``fit`` does, before training)."""
+        values = {**params, **data}
+        return [self._prepare(n, values[n.name]) for n in self._src.functions[fname].leaves]
+
     def _all_names(self):
         if not hasattr(self, "_names"):
             self._names = {n.name for n in self._src.data + self._src.all_params}

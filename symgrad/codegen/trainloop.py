@@ -301,14 +301,17 @@ def train(src):
 
 
 # -- the boundary: a CompiledModel's run_epochs_with and its L-BFGS objective -------------------
-def call_run_epochs_with(model, params, data, orders, lrs, batch_size, rule, hyper, state):
+def call_run_epochs_with(model, params, data, orders, lrs, batch_size, rule, hyper, state,
+                         checked=False):
     """``CompiledModel.run_epochs`` with any optimizer of ``RULES``; same arguments and
     return value, plus ``rule`` (a name), ``hyper`` (4 floats, see the module docstring)
-    and ``state`` (``.m`` and ``.s``: name -> array, ``.step``: int), updated in place."""
+    and ``state`` (``.m`` and ``.s``: name -> array, ``.step``: int), updated in place.
+    ``checked``: see :func:`prepared_args`."""
     if rule not in RULES:
         raise ValueError(f"unknown optimizer rule {rule!r}; the compiled loop has {RULES}")
     # Same checks and argument preparation as run_epochs: run it with zero epochs.
-    args, work, orders, lrs = prepared_args(model, params, data, orders, lrs, batch_size)
+    args, work, orders, lrs = prepared_args(model, params, data, orders, lrs, batch_size,
+                                            checked)
     ms = [_state_array(model, state.m, p, work[p]) for p in model.params]
     ss = [_state_array(model, state.s, p, work[p]) for p in model.params]
     steps = np.array([state.step], dtype=np.int64)
@@ -322,10 +325,15 @@ def call_run_epochs_with(model, params, data, orders, lrs, batch_size, rule, hyp
     return losses, int(done)
 
 
-def prepared_args(model, params, data, orders, lrs, batch_size):
-    """The checked arguments of the compiled loop (as ``CompiledModel.run_epochs``)."""
+def prepared_args(model, params, data, orders, lrs, batch_size, checked=False):
+    """The checked arguments of the compiled loop (as ``CompiledModel.run_epochs``).
+
+    ``checked=True`` is for ``fit``, which has bound and checked ``params`` and ``data``
+    against this model's loss already and drawn ``orders`` itself: their values are not
+    checked a second time (shapes and batch size still are), ~50 us a call."""
     from symgrad.errors import DataError
-    args = model._args("run_epochs", params, data)
+    args = (model._checked_args("run_epochs", params, data) if checked else
+            model._args("run_epochs", params, data))
     leaves = model._src.functions["run_epochs"].leaves
     odd = unbatchable(model._src, leaves) if batch_size is not None else []
     if odd:
@@ -339,7 +347,9 @@ def prepared_args(model, params, data, orders, lrs, batch_size):
     if batch_size is not None and not 1 <= int(batch_size) <= n_rows:
         raise DataError(f"batch_size must be between 1 and the {n_rows} rows of data, "
                         f"got {batch_size}")
-    return args, work, model._orders(orders, n_rows, len(lrs), batch_size), lrs
+    if not (checked and orders is not None and orders.shape[1:] == (n_rows,)):
+        orders = model._orders(orders, n_rows, len(lrs), batch_size)
+    return args, work, orders, lrs
 
 
 def _state_array(model, arrays, p, like):

@@ -429,7 +429,7 @@ def _runner(model, opt):
     if CompiledModel is not None and isinstance(model, CompiledModel):
         def run(params, data, orders, lrs, batch_size, optimizer, state):
             return call_run_epochs_with(model, params, data, orders, lrs, batch_size,
-                                        optimizer.name, optimizer.hyper(), state)
+                                        optimizer.name, optimizer.hyper(), state, checked=True)
         return run
     if opt.name == "lbfgs" or (opt.name == "sgd" and not opt.weight_decay):
         return None
