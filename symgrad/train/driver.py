@@ -24,6 +24,7 @@ from symgrad.train.newton import check_newton_model, minimize_newton, newton_opt
 from symgrad.train.optimizers import OptimizerState, check_optimizer, default_lr
 from symgrad.train.reference import NumpyModel, copy_arrays, infer_batch_dim, restore_arrays
 from symgrad.train.schedules import learning_rates
+from symgrad.train.shuffle import epoch_orders
 
 ON_DIVERGENCE = ("raise", "stop")
 BAR_SECONDS = 0.1    # with a progress bar, each compiled call runs about this long
@@ -306,7 +307,7 @@ class _Trainer:
         epoch, so chunking never changes them."""
         if self.rng is None:
             return None
-        return np.stack([self.rng.permutation(self.n_rows) for _ in range(k)]).astype(np.int64)
+        return epoch_orders(self.rng, self.n_rows, k)
 
     def save(self):
         """Params and optimizer state before a chunk (to rewind a diverged one)."""
