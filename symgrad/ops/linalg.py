@@ -113,11 +113,20 @@ HELPERS = {
         "# of the helper per combination.\n"
         "_SG_NN, _SG_NT = np.array([0, 0]), np.array([0, 1])\n"
         "_SG_TN, _SG_TT = np.array([1, 0]), np.array([1, 1])\n"),
+    # a @ b.T with a short inner dim k (the output layer's gradient g_z @ W2.T, k = classes)
+    # runs 25-40% faster as NN on a copy of b.T (k x n, small) in OpenBLAS 0.3.31, with
+    # the same bits: W4 256 x 10 x 256 products 36 -> 27 us, 54 -> 27 us on two threads.
+    # Measured wins up to k = 10 and m n = 256 x 256; larger ones tie or lose.
     "_sg_gemm": (
         "def _sg_gemm(a, b, out, t):\n"
         "    \"\"\"out = op(a) @ op(b), op transposes where t says so (BLAS gemm).\"\"\"\n"
         "    m, n = out.shape\n"
         "    k = a.shape[0] if t[0] else a.shape[1]\n"
+        "    if t[1] and not t[0] and k <= 12 and m * n <= 65536:  # NN on b.T copied\n"
+        "        bt = np.ascontiguousarray(b.T)\n"
+        "        _sg_xxgemm(_SG_KIND, 110, 110, n, m, k, _SG_ONE.ctypes, bt.ctypes, n,\n"
+        "                   a.ctypes, a.shape[1], _SG_ZERO.ctypes, out.ctypes, n)\n"
+        "        return\n"
         "    _sg_xxgemm(_SG_KIND, 116 if t[1] else 110, 116 if t[0] else 110, n, m, k,\n"
         "               _SG_ONE.ctypes, b.ctypes, b.shape[1], a.ctypes, a.shape[1],\n"
         "               _SG_ZERO.ctypes, out.ctypes, n)\n"),
