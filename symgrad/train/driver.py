@@ -11,6 +11,7 @@ import math
 import os
 import time
 import warnings
+import weakref
 
 import numpy as np
 
@@ -279,15 +280,22 @@ class _Trainer:
     def _chunks(self, bar):
         """The epochs, in calls of the compiled loop of ``self.chunk`` epochs each; for a
         progress bar alone, as many epochs per call as fill ~BAR_SECONDS (the bar then
-        moves ~10 times a second, and a fast model is not cut into 100 calls)."""
+        moves ~10 times a second, and a fast model is not cut into 100 calls). The first
+        call is timed, unless an earlier fit of this model on as many rows per batch
+        and epoch was: its speed sizes the first call too (a short run is one call)."""
         done, chunk = 0, self.chunk
+        speed_key = (self.batch_size, self.n_rows)
+        known = _known_speed(self.model, speed_key) if self.bar_chunks else None
+        if known is not None:
+            chunk = _bar_chunk(self.chunk, known)
         while done < self.epochs:
             k = min(chunk, self.epochs - done)
             tic = time.perf_counter()
             finished, stop = self._run_chunk(done, k)
             if self.bar_chunks and finished:
                 per_epoch = (time.perf_counter() - tic) / finished
-                chunk = max(self.chunk, int(BAR_SECONDS / max(per_epoch, 1e-9)))
+                chunk = _bar_chunk(self.chunk, per_epoch)
+                _remember_speed(self.model, speed_key, per_epoch)
             done += finished
             if bar is not None:
                 bar.update(finished)
@@ -408,6 +416,29 @@ class _Trainer:
             err.epoch, err.lr = h.stopped_epoch, float(self.lrs[h.stopped_epoch - 1])
             raise err
         return h
+
+
+# model -> {(batch size, rows): seconds per epoch} of its last fit with a progress bar
+_EPOCH_SECONDS = weakref.WeakKeyDictionary()
+
+
+def _bar_chunk(smallest, per_epoch):
+    """Epochs per compiled call that take ~BAR_SECONDS at ``per_epoch`` seconds each."""
+    return max(smallest, int(BAR_SECONDS / max(per_epoch, 1e-9)))
+
+
+def _known_speed(model, key):
+    try:
+        return _EPOCH_SECONDS.get(model, {}).get(key)
+    except TypeError:    # a model that cannot be weakly referenced is timed every time
+        return None
+
+
+def _remember_speed(model, key, per_epoch):
+    try:
+        _EPOCH_SECONDS.setdefault(model, {})[key] = per_epoch
+    except TypeError:
+        pass
 
 
 def _finite_prefix(losses, done):

@@ -212,6 +212,15 @@ def test_a_progress_bar_sizes_chunks_by_time_and_changes_nothing(softmax_small, 
     kw = dict(lr=0.3, epochs=200, batch_size=8, seed=1, metrics=())
     plain = fit(model, params, data, progress=False, **kw)
     monkeypatch.setattr(driver._Trainer, "_call", counting)
+    monkeypatch.setattr(driver, "_EPOCH_SECONDS", driver.weakref.WeakKeyDictionary())
     barred = fit(model, params, data, progress=True, **kw)
     assert _same(plain.params, barred.params) and plain.loss == barred.loss
     assert calls[0] == 2 and sum(calls) == 200 and len(calls) < 20
+    # the next fit of this model on these batches knows its speed: its first call is
+    # already sized by time (a run shorter than BAR_SECONDS is a single call)
+    per_epoch = driver._EPOCH_SECONDS[model][(8, len(data["X"]))]
+    calls.clear()
+    again = fit(model, params, data, progress=True, **kw)
+    assert _same(plain.params, again.params) and sum(calls) == 200
+    assert calls[0] == min(200, driver._bar_chunk(2, per_epoch)) > 2
+
