@@ -62,5 +62,26 @@ def train_fit(wl: Workload):
     return hist.params, float(fn.loss(hist.params, **data))
 
 
+def train_fit_bar(wl: Workload):
+    """``train_fit`` with fit's progress bar on (SYMGRAD_PROGRESS lifted for the call, the
+    bar drawn to a discarded stream): what the bar adds, as a user sees it by default."""
+    import contextlib
+    import io
+    import os
+    saved = os.environ.pop("SYMGRAD_PROGRESS", None)
+    try:
+        with contextlib.redirect_stderr(io.StringIO()):
+            fn = compiled(wl)
+            data = {"X": wl.X, "y": wl.y}
+            batch = None if wl.full_batch else wl.batch_size
+            hist = sg.fit(fn, wl.init_params(), data=data, lr=wl.lr, epochs=wl.epochs,
+                          batch_size=batch, seed=0, metrics=(), progress=True)
+    finally:
+        if saved is not None:
+            os.environ["SYMGRAD_PROGRESS"] = saved
+    return hist.params, float(fn.loss(hist.params, **data))
+
+
 TRAINERS = {name: train for name in ("W1", "W2", "W3", "W4")}
 FIT_TRAINERS = {name: train_fit for name in ("W1", "W2", "W3", "W4")}
+FIT_BAR_TRAINERS = {name: train_fit_bar for name in ("W1", "W2", "W3", "W4")}

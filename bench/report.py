@@ -29,16 +29,18 @@ def float64_table(rows):
     names = list(dict.fromkeys(r["workload"] for r in rows))
     peers = [p for p in PEERS if any(_ok(rows, n, p) for n in names)]
     head = ["workload", "hand-written Numba", "symgrad run_epochs", "symgrad sg.fit",
-            "fit / run_epochs"] + peers + ["symgrad / fastest peer"]
+            "fit / run_epochs", "fit+bar / run_epochs"] + peers + ["symgrad / fastest peer"]
     out = ["| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
     for n in names:
-        ref, sg, fit = (_ok(rows, n, i) for i in ("numba", "symgrad", "symgrad fit"))
+        ref, sg, fit, bar = (_ok(rows, n, i) for i in ("numba", "symgrad", "symgrad fit",
+                                                        "symgrad fit+bar"))
         if ref is None or sg is None:
             continue
         cells = [n, _fmt_time(ref["train_s"]),
                  f"{_fmt_time(sg['train_s'])} ({sg['train_s'] / ref['train_s']:.2f}x)"]
         cells += [f"{_fmt_time(fit['train_s'])} ({fit['train_s'] / ref['train_s']:.2f}x)",
                   f"{fit['train_s'] / sg['train_s']:.2f}"] if fit else ["", ""]
+        cells.append(f"{bar['train_s'] / sg['train_s']:.2f}" if bar else "")
         best = math.inf
         for p in peers:
             r = _ok(rows, n, p)

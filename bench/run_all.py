@@ -9,7 +9,8 @@ runs). Sections, all in one run:
 
 * float64 train time of every implementation, ratios to the hand-written Numba
   trainer and symgrad's ratio to every peer; ``sg.fit`` (progress and metrics
-  off) beside ``run_epochs``, and the driver's cost (fit / run_epochs);
+  off) beside ``run_epochs``, and the driver's cost (fit / run_epochs), also with the
+  progress bar on (fit+bar / run_epochs);
 * float32: symgrad ``dtype=np.float32`` against the hand-written Numba trainer on
   float32 data (``bench.workloads.as_float32``);
 * two threads (``bench.threads``, its own process: BLAS on 1 vs 2 threads);
@@ -31,7 +32,7 @@ os.environ.setdefault("SYMGRAD_PROGRESS", "0")
 from . import run_baselines  # noqa: E402  (sets thread counts before NumPy loads)
 from . import report, startup, threads  # noqa: E402
 from .impl_numba import TRAINERS as NUMBA  # noqa: E402
-from .impl_symgrad import FIT_TRAINERS, TRAINERS  # noqa: E402
+from .impl_symgrad import FIT_BAR_TRAINERS, FIT_TRAINERS, TRAINERS  # noqa: E402
 from .timing import time_trainers  # noqa: E402
 from .workloads import WORKLOADS, as_float32  # noqa: E402
 
@@ -62,10 +63,9 @@ def main(argv=None):
         args.json = args.json.with_name("all.json")
     log = lambda s: print(s, file=sys.stderr)  # noqa: E731
     names = args.workloads.split(",")
-    impls = [i for i in args.impls.split(",") if i not in ("symgrad", "symgrad fit")]
-    rows = run_baselines.run_all(names, impls, repeats=args.repeats,
-                                 extra={"symgrad": TRAINERS, "symgrad fit": FIT_TRAINERS},
-                                 log=log)
+    ours = {"symgrad": TRAINERS, "symgrad fit": FIT_TRAINERS, "symgrad fit+bar": FIT_BAR_TRAINERS}
+    impls = [i for i in args.impls.split(",") if i not in ours]
+    rows = run_baselines.run_all(names, impls, repeats=args.repeats, extra=ours, log=log)
     f32 = [] if extra.no_float32 else float32_rows(names, args.repeats, log)
     thr = [] if extra.no_threads else threads.run(
         [n for n in ("W2", "W4") if n in names], args.repeats, log)
@@ -76,7 +76,8 @@ def main(argv=None):
     args.json.with_suffix(".md").write_text(text + "\n")
     run_baselines.write_json(rows, args.json, args.repeats)
     report.add_sections(args.json, {"float32": f32, "threads": thr, "startup": up})
-    bad = [r for r in run_baselines.loss_mismatches(rows) if r["impl"] != "symgrad fit"]
+    bad = [r for r in run_baselines.loss_mismatches(rows)
+           if not r["impl"].startswith("symgrad fit")]    # fit draws its own batch order
     bad += [r for r in f32 if r["loss_rel_diff"] > F32_RTOL]
     for r in bad:
         print(f"LOSS MISMATCH {r['workload']} {r['impl']} {r.get('dtype', 'float64')}: "
