@@ -11,7 +11,7 @@ import weakref
 
 import numpy as np
 
-from symgrad.codegen import cache, graph_key, second_order, trainloop
+from symgrad.codegen import cache, graph_key, trainloop
 from symgrad.diff.reverse import check_loss, check_params
 from symgrad.errors import DataError, DeclarationError
 from symgrad.graph.arguments import check_float_dtype, check_node_list, describe
@@ -147,11 +147,13 @@ class CompiledModel:
     def hessian(self, params, **data):
         """``{(p name, q name): ndarray of shape p.shape + q.shape}``: every Hessian block
         (needs ``compile(..., hessian=True)``)."""
+        from symgrad.codegen import second_order   # only for second order (~5 ms import)
         return second_order.hessian(self, params, data)
 
     def hvp(self, params, vectors, **data):
         """``{q name: sum_p H_qp v_p}`` without forming the Hessian; ``vectors`` maps each
         param name to a direction of its shape (needs ``compile(..., hessian=True)``)."""
+        from symgrad.codegen import second_order
         return second_order.hvp(self, params, vectors, data)
 
     def output(self, node_or_name, params, **data):
