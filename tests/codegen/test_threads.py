@@ -5,11 +5,9 @@ its threads. OpenBLAS splits a product's output between threads, not its sums: r
 with two threads are bit-identical to each other and agree with one thread to rounding.
 """
 import numpy as np
-import pytest
+import threadpoolctl
 
 import symgrad as sg
-
-threadpoolctl = pytest.importorskip("threadpoolctl")
 
 
 def test_two_blas_threads_are_deterministic_and_match_one():
