@@ -96,6 +96,10 @@ def measure(repeats=5, log=print):
     env = {**os.environ, "SYMGRAD_CACHE_DIR": os.path.join(tmp, "symgrad"),
            "NUMBA_CACHE_DIR": os.path.join(tmp, "numba"), "SYMGRAD_PROGRESS": "0",
            "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    # Warm caches include Python's own: the warm-up run writes bytecode for symgrad and
+    # bench (installed packages have theirs from pip) even where the shell sets
+    # PYTHONDONTWRITEBYTECODE, else every run recompiles ~60 symgrad modules (~40 ms).
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     cold = {"numba": _child(HAND, env), "symgrad": _child(SYMGRAD, env)}   # warms the caches
     path = cold["symgrad"][3][0]
     name = "symgrad_generated." + Path(path).stem      # the name symgrad.codegen.cache uses
