@@ -82,3 +82,23 @@ def test_no_reuse_when_the_loop_reads_the_input_transposed():
     _, g = fn.loss_and_grad({"W": w}, X=x)
     b = a + a.T
     np.testing.assert_allclose(g["W"], x.T @ (2 * b + 2 * b.T), rtol=1e-12)
+
+
+def test_forward_functions_reuse_and_give_the_same_bits(monkeypatch, tmp_path):
+    # the loss alone (W4's final loss: 8192 x 256 buffers) writes h over z1 as the step
+    # does; an output function never lends or borrows the array it returns
+    loss, params = mlp()
+    h = next(n for n in sg.graph.topo_order(loss) if n.name == "h")
+    params0, data = _data(np.random.default_rng(3))
+    fn = sg.compile(loss, params=params, outputs=[h])
+    with monkeypatch.context() as m:
+        m.setattr(module, "reusable", lambda plan, keep=(): {})
+        m.setenv("SYMGRAD_CACHE_DIR", str(tmp_path))
+        plain = sg.compile(loss, params=params, outputs=[h])
+    start = fn.source.index("def loss(")
+    forward = fn.source[start:fn.source.index("\n@njit", start)]
+    assert "h = z1  # reuses z1's memory" in forward
+    assert fn.loss(params0, **data) == plain.loss(params0, **data)
+    out, again = fn.output(h, params0, **data), fn.output(h, params0, **data)
+    assert np.array_equal(out, plain.output(h, params0, **data))
+    assert not np.shares_memory(out, again) and np.array_equal(out, again)
