@@ -76,3 +76,17 @@ def test_fit_batch_order_is_numpys_permutation_per_epoch():
     by_hand = {"w": np.zeros(4)}
     fn.run_epochs(by_hand, {"X": X, "y": y}, orders, np.full(8, 0.05), 50)
     np.testing.assert_array_equal(hist.params["w"], by_hand["w"])
+
+
+def test_a_kernel_that_cannot_be_built_means_numpys_path(monkeypatch):
+    def broken():
+        raise RuntimeError("cannot cache function 'shuffled_rows': no locator available")
+    monkeypatch.setattr(shuffle, "_kernel", broken)
+    shuffle._kernel_agrees.cache_clear()
+    try:
+        a, b = np.random.default_rng(5), np.random.default_rng(5)
+        np.testing.assert_array_equal(epoch_orders(b, 1797, 20), _numpy(a, 1797, 20))
+        assert b.bit_generator.state == a.bit_generator.state
+        assert not shuffle._kernel_agrees()
+    finally:
+        shuffle._kernel_agrees.cache_clear()
