@@ -50,15 +50,15 @@ def train(wl: Workload):
     return params, float(fn.loss(params, **data))
 
 
-def train_fit(wl: Workload):
-    """The same run through ``sg.fit`` (progress bar and metrics off): what the driver
-    adds to ``run_epochs``. fit shuffles with its own generator, so the batch order (and
-    the final loss, slightly) differs from the workload's."""
+def train_fit(wl: Workload, progress=False):
+    """The same run through ``sg.fit`` (metrics off; the progress bar as ``progress``):
+    what the driver adds to ``run_epochs``. fit shuffles with its own generator, so the
+    batch order (and the final loss, slightly) differs from the workload's."""
     fn = compiled(wl)
     data = {"X": wl.X, "y": wl.y}
     batch = None if wl.full_batch else wl.batch_size
     hist = sg.fit(fn, wl.init_params(), data=data, lr=wl.lr, epochs=wl.epochs,
-                  batch_size=batch, seed=0, metrics=(), progress=False)
+                  batch_size=batch, seed=0, metrics=(), progress=progress)
     return hist.params, float(fn.loss(hist.params, **data))
 
 
@@ -71,15 +71,10 @@ def train_fit_bar(wl: Workload):
     saved = os.environ.pop("SYMGRAD_PROGRESS", None)
     try:
         with contextlib.redirect_stderr(io.StringIO()):
-            fn = compiled(wl)
-            data = {"X": wl.X, "y": wl.y}
-            batch = None if wl.full_batch else wl.batch_size
-            hist = sg.fit(fn, wl.init_params(), data=data, lr=wl.lr, epochs=wl.epochs,
-                          batch_size=batch, seed=0, metrics=(), progress=True)
+            return train_fit(wl, progress=True)
     finally:
         if saved is not None:
             os.environ["SYMGRAD_PROGRESS"] = saved
-    return hist.params, float(fn.loss(hist.params, **data))
 
 
 TRAINERS = {name: train for name in ("W1", "W2", "W3", "W4")}

@@ -197,7 +197,7 @@ class Source:
         that is dead by the time it is written (W4's ``loss``: ``h = z1``, 16 MB less to
         allocate and fault in per call)."""
         names = self.m.names
-        reused = {b: a for b, a in reusable(plan).items()}
+        reused = reusable(plan)
         own = [self.alloc(names[n], n.dims) for n in plan.order
                if n in plan.buffered and n not in reused]
         return own + [_reuse_line(names[b], names[a]) for b, a in reused.items()]

@@ -116,7 +116,8 @@ HELPERS = {
     # a @ b.T with a short inner dim k (the output layer's gradient g_z @ W2.T, k = classes)
     # runs 25-40% faster as NN on a copy of b.T (k x n, small) in OpenBLAS 0.3.31, with
     # the same bits: W4 256 x 10 x 256 products 36 -> 27 us, 54 -> 27 us on two threads.
-    # Measured wins up to k = 10 and m n = 256 x 256; larger ones tie or lose.
+    # Measured: wins at k = 3 and 10 up to m n = 256 x 256; k = 16, or larger outputs,
+    # tie or lose (12 is between the two).
     "_sg_gemm": (
         "def _sg_gemm(a, b, out, t):\n"
         "    \"\"\"out = op(a) @ op(b), op transposes where t says so (BLAS gemm).\"\"\"\n"

@@ -17,7 +17,7 @@ permutations and leaves the generator in the same state in a third of that time:
 The generator's state afterwards (``advance`` by the 64-bit draws used, plus the
 half-used draw NumPy keeps in ``has_uint32``/``uinteger``) is exactly NumPy's. Any
 other bit generator, or a NumPy whose stream the kernel does not reproduce (checked
-once per process on a small case), uses ``rng.permutation`` itself. Small draws do too:
+once per process on three small cases), uses ``rng.permutation`` itself. Small draws do too:
 loading the kernel from Numba's cache costs ~5 ms once per process.
 """
 import functools
@@ -73,8 +73,7 @@ def _fast_orders(rng, n, k):
                    s["uinteger"]], dtype=np.uint64)
     out = np.empty((k, n), dtype=np.int64)
     used, last_high = _kernel()(st, n, k, out)
-    if used:   # 32-bit draws taken from fresh 64-bit outputs
-        bg.state = s
+    if used:   # 32-bit draws taken from fresh 64-bit outputs (bg itself is still at s)
         bg.advance((used + 1) // 2)
         s = bg.state
         s["has_uint32"], s["uinteger"] = used % 2, int(last_high)
