@@ -45,7 +45,8 @@ def compile(loss, params, dtype=np.float64, outputs=None, hessian=False):  # noq
 
 
 def __getattr__(name):
-    # The code generator (``Source``, codegen/module.py) is imported by a cache miss only.
+    # ``model.Source`` as before, but the code generator (codegen/module.py) is imported
+    # only when asked for: a cache hit never imports it.
     if name == "Source":
         from symgrad.codegen.module import Source
         return Source
@@ -76,8 +77,8 @@ class CompiledModel:
         if hit is not None:
             self._src, self.source, self.path = hit
         else:
-            source = globals()["Source"] if "Source" in globals() else __getattr__("Source")
-            self._src = source(loss, params, named, dtype, hessian=hessian)
+            from symgrad.codegen.module import Source   # the generator: a miss only
+            self._src = Source(loss, params, named, dtype, hessian=hessian)
             self.source = self._src.text(title)
             self.path = cache.store(self.source)
             graph_key.remember(key, self._src, self.source, self.path, loss, params, outputs)
