@@ -153,8 +153,8 @@ def test_cache_tests_pass_with_numba_cache_dir_set(tmp_path):
         "test_damaged_numba_files_of_any_kind_are_a_miss",
         "test_damaged_cache_of_an_eagerly_compiled_helper_is_a_miss",
         "test_process_killed_while_writing_the_cache_is_recovered[numba-object]")]
-    out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                          "--basetemp", str(tmp_path / "inner"), *tests],
+    out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-n", "0", "-p",
+                          "no:cacheprovider", "--basetemp", str(tmp_path / "inner"), *tests],
                          env=env, cwd=root, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
     assert f"{len(tests)} passed" in out.stdout
