@@ -93,8 +93,9 @@ class CompiledModel:
     # -- the boundary ------------------------------------------------------------------
     def _args(self, fname, params, data, outputs=None):
         """Bind and check ``params`` and ``data``; the arrays ``fname`` takes, in order."""
-        values = {k: _writable(v) for k, v in
-                  {**_by_name(params, "params"), **_by_name(data, "data")}.items()}
+        params, data = _by_name(params, "params"), _by_name(data, "data")
+        self._check_param_names(params)
+        values = {k: _writable(v) for k, v in {**params, **data}.items()}
         leaves = self._src.functions[fname].leaves
         graph = outputs or [self.loss_node]
         key = (fname, tuple(graph))
@@ -104,6 +105,14 @@ class CompiledModel:
         values = {k: v for k, v in values.items() if k in known or k not in everything}
         arrays, _ = bind(graph, values, self.dtype)
         return [self._prepare(n, arrays[n]) for n in leaves]
+
+    def _check_param_names(self, params):
+        """A name in ``params`` that the model does not have is a typo of a param: say so
+        (bind, which sees params and data merged, would call it unknown data)."""
+        for name in params:
+            if name not in self._all_names():
+                raise DataError(f"unknown param {name!r}; the model's params are "
+                                f"{sorted(p.name for p in self._src.all_params)}")
 
     def _checked_args(self, fname, params, data):
         """The arrays ``fname`` takes from ``params`` and ``data`` that ``bind`` has
@@ -264,6 +273,10 @@ class CompiledModel:
         """Write a standalone module (NumPy + Numba only) with ``train(params, data, ...)``."""
         if not isinstance(path, (str, os.PathLike)):
             raise TypeError(f"path must be a str or os.PathLike, got {describe(path)}")
+        folder = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(folder):   # else the error would name write_atomic's temp file
+            raise FileNotFoundError(f"cannot export to {str(path)!r}: the directory "
+                                    f"{folder!r} does not exist")
         cache.write_atomic(str(path), self.source)
         return str(path)
 

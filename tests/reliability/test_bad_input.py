@@ -296,6 +296,9 @@ COMPILE = [
         TypeError, r"params must be a dict of name -> array, got list", ("compile",)),
     Row("compiled-unknown-name", _model_call("loss", "reg", lambda: _reg(Z=np.ones(3))), DataError,
         r"unknown data 'Z'", ("compile",)),
+    Row("compiled-unknown-param", lambda e: _compiled(e).loss(
+        {"ww": np.ones(D), **split(reg_data(), REG_PARAMS)[0]}, **split(reg_data(), REG_PARAMS)[1]),
+        DataError, r"unknown param 'ww'; the model's params are \[", ("compile",)),
     Row("compiled-scalar-param-vector", _model_call("grad", "reg", lambda: _reg(b=np.ones(1))), DimError,
         r"'b' has dims \(\) \(0-D\) but got an array of shape \(1,\)", ("compile",)),
     Row("compiled-output-unknown", lambda e: _compiled(e).output("nope", split(reg_data(), REG_PARAMS)[0],
