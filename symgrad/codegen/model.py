@@ -7,7 +7,6 @@ C-contiguous) before any compiled code runs.
 import os
 import pickle
 import warnings
-import weakref
 
 import numpy as np
 
@@ -281,26 +280,18 @@ class CompiledModel:
         return str(path)
 
 
-_copies = {}   # id(read-only array) -> (weakref to it, its writable copy)
-
-
 def _writable(arr):
-    """``arr``, or a writable copy of a read-only array (made once per array).
+    """``arr``, or a writable copy of a read-only array, made on every call.
 
     Numba types read-only arrays differently, so passing them would compile a second
-    version of every function; a read-only array cannot change, so its copy is reused.
+    version of every function. The copy is not kept for the next call: a read-only array
+    can still change through a writable view of its memory (a loader refilling one
+    buffer), and a copy that run_epochs trained in place no longer holds the array's
+    values. It costs ~25 us for digits' 1797 x 64, under 0.5% of a W2 epoch loop.
     """
     if not isinstance(arr, np.ndarray) or arr.flags.writeable:
         return arr
-    hit = _copies.get(id(arr))
-    if hit is not None and hit[0]() is arr:
-        return hit[1]
-    copy = np.array(arr, order="C")
-    try:
-        _copies[id(arr)] = (weakref.ref(arr, lambda _, k=id(arr): _copies.pop(k, None)), copy)
-    except TypeError:
-        pass
-    return copy
+    return np.array(arr, order="C")
 
 
 def p_shape(p, g):

@@ -132,3 +132,26 @@ def test_every_op_family_in_one_model():
     for param, want in zip(params, want_grads):
         assert rel_err(grads[param.name], want) <= 1e-12, param.name
     assert grads["b"].shape == ()
+
+
+def test_read_only_arrays_are_read_again_on_every_call():
+    """A read-only array is copied for Numba on each call, never from an earlier call: its
+    memory can change through a writable view (a loader refilling one buffer), and
+    run_epochs trains the copy of a read-only param in place."""
+    X, t, w = sg.tensor("X", ("N", "D")), sg.tensor("t", ("N",)), sg.param("w", ("D",))
+    fn = compile(sg.sum((t - sg.sigmoid(X @ w)) ** 2), [w])
+    buffer = np.random.default_rng(0).standard_normal((6, 3))
+    batch = buffer.view()
+    batch.setflags(write=False)
+    t0, w0 = np.zeros(6), np.ones(3)
+    first = fn.loss({"w": w0}, X=batch, t=t0)
+    buffer[:] = 0.0                                     # the loader's next batch
+    assert fn.loss({"w": w0}, X=batch, t=t0) == pytest.approx(6 * 0.25, rel=1e-15) != first
+    data = {"X": np.random.default_rng(1).standard_normal((6, 3)), "t": np.ones(6)}
+    frozen = np.zeros(3)
+    frozen.setflags(write=False)
+    before = fn.loss({"w": frozen}, **data)
+    params = {"w": frozen}
+    fn.run_epochs(params, data, None, np.full(5, 0.5), None)
+    assert not np.array_equal(params["w"], frozen) and np.array_equal(frozen, np.zeros(3))
+    assert fn.loss(params, **data) < before == fn.loss({"w": frozen}, **data)
