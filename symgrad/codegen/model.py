@@ -272,10 +272,14 @@ class CompiledModel:
         """Write a standalone module (NumPy + Numba only) with ``train(params, data, ...)``."""
         if not isinstance(path, (str, os.PathLike)):
             raise TypeError(f"path must be a str or os.PathLike, got {describe(path)}")
+        # checked here, else the error would name write_atomic's temp file
         folder = os.path.dirname(os.path.abspath(path))
-        if not os.path.isdir(folder):   # else the error would name write_atomic's temp file
-            raise FileNotFoundError(f"cannot export to {str(path)!r}: the directory "
-                                    f"{folder!r} does not exist")
+        if os.path.isdir(path):
+            raise IsADirectoryError(f"cannot export to {str(path)!r}: it is a directory; "
+                                    "give a file name such as model.py")
+        if not os.path.isdir(folder):
+            what = "is not a directory" if os.path.exists(folder) else "does not exist"
+            raise FileNotFoundError(f"cannot export to {str(path)!r}: {folder!r} {what}")
         cache.write_atomic(str(path), self.source)
         return str(path)
 

@@ -259,9 +259,10 @@ def open_rows(Row):
         Row("export-path-int", lambda e: _in_temp_dir(lambda: e["compiled_reg"].export(3)),
             TypeError,
             r"path must be a str or os.PathLike, got int 3", ("compile",)),
-        Row("export-missing-dir", lambda e: e["compiled_reg"].export(
-            os.path.join(tempfile.mkdtemp(prefix="symgrad-row-"), "missing", "m.py")),
-            FileNotFoundError, r"the directory '[^']*missing' does not exist", ("compile",)),
+        Row("export-missing-dir", lambda e: e["compiled_reg"].export(_NOWHERE + ".py"),
+            FileNotFoundError, r"'[^']*symgrad-no-such-dir-9f3c' does not exist", ("compile",)),
+        Row("export-to-a-dir", lambda e: e["compiled_reg"].export(tempfile.gettempdir()),
+            IsADirectoryError, r"it is a directory; give a file name", ("compile",)),
     ]
 
 
