@@ -223,4 +223,3 @@ def test_a_progress_bar_sizes_chunks_by_time_and_changes_nothing(softmax_small, 
     again = fit(model, params, data, progress=True, **kw)
     assert _same(plain.params, again.params) and sum(calls) == 200
     assert calls[0] == min(200, driver._bar_chunk(2, per_epoch)) > 2
-
