@@ -11,6 +11,7 @@ import re
 from symgrad.errors import MissingRuleError
 from symgrad.graph.dims import base
 from symgrad.graph.registry import get_op
+from symgrad.codegen import rowpass
 from symgrad.codegen.prepare import comment_for
 from symgrad.codegen.schedule import loop_dims
 
@@ -80,6 +81,9 @@ class Body:
         self.lines, self.access = [], {}
         self.vector = False     # emitting a loop of plan.vector
         self.transposed = {}    # data node -> name of a transposed copy the caller keeps
+        self.rows = None        # in a row pass's block: (dim, first row, end row)
+        self.local = {}         # ... and its block-sized buffers: node -> index expression
+        self.row_parity = None  # an expression true on steps whose row pass runs backwards
 
     # -- how a node is read --------------------------------------------------------
     def idx(self, dims):
@@ -97,27 +101,56 @@ class Body:
         name = self.m.names[node]
         if not node.dims:
             return f"{name}[0]" if kind == "leaf" else name
-        return f"{name}[{self.idx(node.dims)}]"
+        return self.element(node)
+
+    def element(self, node):
+        """``node``'s array at the loop index (the row within the block, in a row pass)."""
+        index = self.local.get(node) or self.idx(node.dims)
+        return f"{self.m.names[node]}[{index}]"
 
     # -- fused loop nests ----------------------------------------------------------
     def loops(self, dims, indent=""):
-        head = [f"{indent}{'    ' * k}for {self.m.index[d]} in range({self.m.size[d]}):"
+        head = [f"{indent}{'    ' * k}for {self.m.index[d]} in range({self.bounds(d)}):"
                 for k, d in enumerate(dims)]
         return head, indent + "    " * len(dims)
+
+    def bounds(self, d):
+        """``range``'s arguments for dim ``d``: its size, or a row pass's block of rows."""
+        if self.rows and self.rows[0] == d:
+            return f"{self.rows[1]}, {self.rows[2]}"
+        return self.m.size[d]
 
     def group(self, step):
         if step in self.plan.summed:
             return self.summed(step)
-        reds = [x for x in step.members if self.plan.kind[x] == "red"]
-        for r in reds:
-            combine = get_op(r.op).code["reduce"]
-            init = "(-math.inf)" if combine == "max" else "0.0"
+        self.group_start(step)
+        self.group_loop(step)
+        self.group_end(step)
+
+    def group_start(self, step):
+        """Initial values of the step's reductions: before its loop (or a row pass's blocks)."""
+        if step in self.plan.summed:
+            self.lines += [f"{self.m.names[r]} = 0.0" for r in step.members]
+            return
+        for r in (x for x in step.members if self.plan.kind[x] == "red"):
+            init = "(-math.inf)" if get_op(r.op).code["reduce"] == "max" else "0.0"
             name = self.m.names[r]
             if not r.dims:
                 self.lines.append(f"{name} = {init}")
                 continue
             head, ind = self.loops(r.dims)
             self.lines += head + [f"{ind}{name}[{self.idx(r.dims)}] = {init}"]
+
+    def group_loop(self, step):
+        if step in self.plan.summed:      # in a row pass: this block's share of the sums
+            lo, hi = self.rows[1:]
+            for r in step.members:
+                term = r.inputs[0]
+                rows = f":{hi} - {lo}" if term in self.local else f"{lo}:{hi}"
+                self.lines.append(f"{self.m.names[r]} += _sg_sum({self.m.names[term]}[{rows}])"
+                                  f"  # {self.m.note(r)}")
+            self.m.helpers["_sg_sum"] = SUM
+            return
         head, ind = self.loops(step.dims)
         body = []
         self.access = {}
@@ -125,11 +158,20 @@ class Body:
         for x in step.members:
             body += [ind + line for line in self.member(x)]
         self.lines += head + body
-        for r in reds:
+        self.access = {}
+
+    def group_end(self, step):
+        for r in (x for x in step.members if self.plan.kind[x] == "red"):
             if get_op(r.op).code["reduce"] == "mean":
                 n = " * ".join(self.m.size[d] for d in loop_dims(r) if d not in r.dims) or "1"
                 self.lines.append(f"{self.m.names[r]} /= {n}")
-        self.access = {}
+
+    def loop_comment(self, step):
+        if step.dims and step not in self.plan.summed:
+            kept = [self.m.names[m] for m in step.members
+                    if m in self.plan.buffered or not m.dims]
+            self.lines.append(f"# fused loop over {', '.join(step.dims)}: "
+                              f"{', '.join(kept)}"[:90])
 
     def summed(self, step):
         """Full sums of buffered terms (``Plan.summed``): ``_sg_sum`` over the flat array."""
@@ -154,7 +196,7 @@ class Body:
         expr = template.format(*ops, index=self.m.index)
         note = f"  # {self.m.note(node)}"
         if node in self.plan.buffered:
-            self.access[node] = f"{name}[{self.idx(node.dims)}]"
+            self.access[node] = self.element(node)
             return [f"{self.access[node]} = {expr}{note}"]
         if _SIMPLE.match(expr):
             self.access[node] = expr
@@ -187,18 +229,22 @@ class Body:
         self.lines += get_op(node.op).code["emit"](node, KernelContext(self, node, filled))
 
     def emit(self):
-        for step in self.plan.steps:
+        k = 0
+        while k < len(self.plan.steps):
+            rp = self.plan.passes.get(k)
+            if rp is not None:
+                rowpass.emit(self, rp)
+                k = rp.last + 1
+                continue
+            step = self.plan.steps[k]
             if step.kind == "group":
-                if step.dims and step not in self.plan.summed:
-                    kept = [self.m.names[m] for m in step.members
-                            if m in self.plan.buffered or not m.dims]
-                    self.lines.append(f"# fused loop over {', '.join(step.dims)}: "
-                                      f"{', '.join(kept)}"[:90])
+                self.loop_comment(step)
                 self.group(step)
             elif step.kind == "kernel":
                 self.kernel(step)
             elif step.kind != "filled":
                 raise MissingRuleError(f"cannot emit step {step}")
+            k += 1
         return self.lines
 
 

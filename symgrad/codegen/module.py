@@ -7,7 +7,7 @@ With ``hessian=True`` the module also has ``hessian`` and ``hvp`` (``second_orde
 """
 import numpy as np
 
-from symgrad.codegen import second_order, trainloop
+from symgrad.codegen import rowpass, second_order, trainloop
 from symgrad.codegen.emit import Body, Module
 from symgrad.codegen import grouploop
 from symgrad.codegen.jit import JIT
@@ -94,8 +94,10 @@ class Source:
         """The step's buffers: gradients, then the internal ones, some reusing the memory
         of one that is dead by the time they are written (``codegen/reuse.py``)."""
         own = [(n, ds) for n, ds in self.grad_buffers + self.step_buffers if n not in self.reused]
-        return [self.alloc(n, ds) for n, ds in own] + [
-            _reuse_line(n, a) for n, a in self.reused.items()]
+        return self.pass_rows + [
+            self.alloc(n, ds) if n not in self.block_buffers else
+            f"{n} = np.empty({self.block_buffers[n]}, {self.dtype})  # one block of rows"
+            for n, ds in own] + [_reuse_line(n, a) for n, a in self.reused.items()]
 
     def plan_dims(self, plan):
         return {d for n in plan.order for d in n.dims} | {d for p in self.params for d in p.dims}
@@ -119,7 +121,7 @@ class Source:
         return bufs, claimed, copies
 
     # -- functions ------------------------------------------------------------------------
-    def step(self, transposed=None):
+    def step(self, transposed=None, row_parity=None):
         """The body computing the loss and writing every gradient into its ``g_*`` buffer.
 
         It is pasted into ``loss_and_grad`` and into the training loop rather than called:
@@ -130,13 +132,19 @@ class Source:
         leaves = self.leaves_of(plan)
         body = Body(self.m, plan, [self.m.names[n] for n in leaves])
         body.transposed = transposed or {}
+        body.row_parity = row_parity
         lines = body.emit()
         bufs, claimed, copies = self.grad_outputs(plan, body)
         self.step_plan = plan
         internal = [n for n in plan.order if n in plan.buffered and n not in claimed]
         self.step_buffers = [(self.m.names[n], n.dims) for n in internal]
+        # no reuse in a row pass: LLVM's overlap check would run its loops scalar
+        in_pass = {n for rp in plan.passes.values() for n in rp.members}
         self.reused = {self.m.names[b]: self.m.names[a]
-                       for b, a in reusable(plan, keep=claimed).items()}
+                       for b, a in reusable(plan, keep=claimed | in_pass).items()}
+        self.pass_rows = [rowpass.block_rows(self.m, rp) for rp in plan.passes.values()]
+        self.block_buffers = {self.m.names[n]: rp.rows
+                              for rp in plan.passes.values() for n in rp.local}
         self.grad_buffers = [(name, p.dims) for p, name in bufs]
         self.step_leaves = leaves
         self.step_lines = lines + copies
@@ -150,10 +158,13 @@ class Source:
         batch, gathered alongside the rows otherwise): BLAS gemv streams that layout
         for both ``X @ w`` and ``X.T @ g``, about 25% faster than the (N, d) one.
         """
-        found = []
-        for n in self.step_plan.order:
-            if n.op == "matmul" and len(n.inputs[1].dims) == 1 and len(n.inputs[0].dims) == 2:
-                src, _ = self.step_plan.array_source(n.inputs[0])
+        found, plan = [], self.step_plan
+        in_pass = {plan.steps[k].members[0] for rp in plan.passes.values()
+                   for k in (rp.first, rp.last)}     # row passes read X by rows
+        for n in plan.order:
+            if n.op == "matmul" and len(n.inputs[1].dims) == 1 and len(n.inputs[0].dims) == 2 \
+                    and n not in in_pass:
+                src, _ = plan.array_source(n.inputs[0])
                 if src.op == "input" and src not in found:
                     found.append(src)
         return found

@@ -15,6 +15,7 @@ same dims into one loop nest while the order allows it, so ``s = sigmoid(z)``,
 ``r = t - s``, ``loss += r * r`` and the backward ``g_z`` are one loop. A fused
 node needs a buffer only when something outside its loop reads it.
 """
+from symgrad.codegen import rowpass
 from symgrad.errors import MissingRuleError
 from symgrad.graph.registry import get_op
 from symgrad.graph.traverse import topo_order
@@ -62,6 +63,7 @@ class Plan:
         self.vector = self._vectorise()
         self.step_of = {m: s for s in self.steps for m in s.members}
         self.buffered = self._buffered()
+        self.passes = rowpass.find(self)      # X @ w ... X.T @ g: one pass over X's rows
 
     # -- a kernel that also fills a sibling node (softmax next to cross-entropy) ------
     def _find_fills(self):

@@ -60,6 +60,7 @@ def functions(src):
 
 def _multi(src, fname, outputs, doc, notes):
     """One function returning several nodes (the zero blocks, None, are left out)."""
+    from symgrad.codegen import rowpass
     from symgrad.codegen.emit import Body
     from symgrad.codegen.module import Function, _function
     from symgrad.codegen.schedule import Plan
@@ -71,8 +72,10 @@ def _multi(src, fname, outputs, doc, notes):
     leaves = src.leaves_of(plan) + [n for n in src.second_leaves if n in used]
     body = Body(src.m, plan, [src.m.names[n] for n in leaves])
     lines = notes + src.sizes(leaves, src.plan_dims(plan))
+    emitted = body.emit()         # names a row pass's rows per block, set here first
+    lines += [rowpass.block_rows(src.m, rp) for rp in plan.passes.values()]
     lines += [src.alloc(src.m.names[n], n.dims) for n in plan.order if n in plan.buffered]
-    lines += body.emit()
+    lines += emitted
     rets = []
     for node in live:
         if node in plan.buffered and node.dims and plan.kind[node] not in ("leaf", "const",

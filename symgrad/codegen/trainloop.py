@@ -18,6 +18,7 @@ import re
 
 import numpy as np
 
+from symgrad.codegen import rowpass
 from symgrad.codegen.jit import JIT
 
 from symgrad.graph.node import INT
@@ -61,11 +62,15 @@ class _Loop:
         self.second = {p: fresh("s_" + names[p]) for p in src.params}
         self.full = {n: fresh(names[n] + "_all") for n in self.batched}   # the whole data
         self.tdata = {n: fresh(names[n] + "T") for n in src.gemv_data() if n in self.batched}
-        src.step(self.tdata)      # the step body again, reading the transposed copies
+        # the step body again, reading the transposed copies; row passes alternate direction
+        src.step(self.tdata, row_parity=rowpass.PARITY)
         self.v = {k: fresh(k) for k in ("n_all", "n_batches", "batch_size", "momentum",
                                          "orders", "lrs", "losses", "epoch", "lr", "order",
                                          "total", "step", "row", "src", "batch_loss", "rule",
                                          "hyper", "steps")}
+        # named after the step's own names, so the loop's names stay the same as without
+        parity = f"{self.v['steps']}[0] % 2 == 1"
+        src.step_lines = [line.replace(rowpass.PARITY, parity) for line in src.step_lines]
 
     def setup(self):
         """Sizes, minibatch buffers (or the data itself for full batch), step buffers."""

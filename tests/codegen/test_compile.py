@@ -98,14 +98,18 @@ def test_perceptron_source_is_short_and_mirrors_the_rule():
     loss, params, _ = sigmoid_perceptron()
     src = compile(loss, params).source
     gradient = src[src.index("def loss_and_grad"):src.index("def loss(")]
-    assert len(gradient.splitlines()) <= 30
+    assert len(gradient.splitlines()) <= 36
     assert "_sg_vsigmoid(" in gradient and "(1.0 - " in gradient   # sigma (1 - sigma)
-    assert "_sg_gemv(x, g_z, g_w, _SG_TN)" in gradient             # x^T @ g_z, no copy
-    assert "L = _sg_sum(" in gradient     # the loss summed apart: the loop vectorises
+    # one pass over x's rows, a block at a time: z = x @ w, the loop, g_w += x_block^T g_z
+    assert "_sg_rows_dot(x, start, stop, w, z)" in gradient
+    assert "_sg_rows_tdot(x, start, stop, g_z, g_w)" in gradient
+    assert "L += _sg_sum(u[:stop - start])" in gradient   # summed apart: the loop vectorises
     # named as in the derivation: z, sigma, delta and their adjoints
-    for name in ("sigma = _sg_vsigmoid(z[i])", "delta = (y[i] - sigma)", "g_z[i] = (g_sigma"):
+    for name in ("sigma = _sg_vsigmoid(z[i - start])", "delta = (y[i] - sigma)",
+                 "g_z[i - start] = (g_sigma"):
         assert name in gradient, name
-    assert "for i in range(N):" in gradient and gradient.count("for ") == 1   # one fused loop
+    # the zeroing of g_w, the blocks, and one fused loop over each block's rows
+    assert "for i in range(start, stop):" in gradient and gradient.count("for ") == 3
 
 
 def test_every_op_family_in_one_model():
