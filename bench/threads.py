@@ -57,6 +57,8 @@ def measure(workloads, repeats):
 
 def run(workloads=("W2", "W4"), repeats=5, log=print):
     """Start the measuring process (two cores, two BLAS threads allowed); return its rows."""
+    if not workloads:
+        return []           # none of the thread workloads (W2, W4) was asked for
     env = {**os.environ, "OPENBLAS_NUM_THREADS": "2", "OMP_NUM_THREADS": "2",
            "MKL_NUM_THREADS": "2", "NUMBA_NUM_THREADS": "2",
            "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
