@@ -20,31 +20,7 @@ scalar tail), so results are the same on every run; they differ from BLAS's in t
 bits only.
 """
 
-ROWS = '''@numba.extending.intrinsic
-def _sg_rows_dot_ir(typingctx, a, r0, r1, x, out):
-    """out[k] = a[r0 + k, :] . x for k < r1 - r0; a, x, out C-contiguous."""
-    _sg_rows_check("_sg_rows_dot", a, x, out)
-
-    def codegen(context, builder, signature, args):
-        k = _SgRows(context, builder, signature, args)
-        k.dots()
-        return context.get_dummy_value()
-    return numba.types.void(a, numba.types.intp, numba.types.intp, x, out), codegen
-
-
-@numba.extending.intrinsic
-def _sg_rows_tdot_ir(typingctx, a, r0, r1, g, out):
-    """out[j] += sum of g[k] a[r0 + k, j] over k < r1 - r0; a, g, out C-contiguous."""
-    _sg_rows_check("_sg_rows_tdot", a, g, out)
-
-    def codegen(context, builder, signature, args):
-        k = _SgRows(context, builder, signature, args)
-        k.tdots()
-        return context.get_dummy_value()
-    return numba.types.void(a, numba.types.intp, numba.types.intp, g, out), codegen
-
-
-@njit(cache=True, error_model="numpy")
+ROWS = '''@njit(cache=True, error_model="numpy")
 def _sg_rows_dot(a, r0, r1, x, out):
     """out[k] = a[r0 + k, :] . x for k < r1 - r0 (a gemv over a block of rows)."""
     _sg_rows_dot_ir(np.ascontiguousarray(a), r0, r1, np.ascontiguousarray(x), out)
@@ -56,6 +32,19 @@ def _sg_rows_tdot(a, r0, r1, g, out):
     _sg_rows_tdot_ir(np.ascontiguousarray(a), r0, r1, np.ascontiguousarray(g), out)
 
 
+def _sg_rows_intrinsic(name, method):
+    """The intrinsic behind ``name``: ``_SgRows.<method>`` on C-contiguous operands."""
+    def kernel(typingctx, a, r0, r1, v, out):
+        _sg_rows_check(name, a, v, out)
+
+        def codegen(context, builder, signature, args):
+            getattr(_SgRows(context, builder, signature, args), method)()
+            return context.get_dummy_value()
+        return numba.types.void(a, numba.types.intp, numba.types.intp, v, out), codegen
+    kernel.__name__ = name + "_ir"
+    return numba.extending.intrinsic(kernel)
+
+
 def _sg_rows_check(name, a, v, out):
     ok = (isinstance(a, numba.types.Array) and a.ndim == 2 and a.layout == "C"
           and all(isinstance(t, numba.types.Array) and t.ndim == 1 and t.layout == "C"
@@ -65,6 +54,10 @@ def _sg_rows_check(name, a, v, out):
         raise numba.core.errors.TypingError(
             f"{name} needs a C-contiguous 2-D float array and two 1-D ones of its dtype, "
             f"got {a}, {v}, {out}")
+
+
+_sg_rows_dot_ir = _sg_rows_intrinsic("_sg_rows_dot", "dots")
+_sg_rows_tdot_ir = _sg_rows_intrinsic("_sg_rows_tdot", "tdots")
 
 
 class _SgRows:
