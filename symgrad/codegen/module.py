@@ -159,8 +159,8 @@ class Source:
         for both ``X @ w`` and ``X.T @ g``, about 25% faster than the (N, d) one.
         """
         found, plan = [], self.step_plan
-        in_pass = {plan.steps[k].members[0] for rp in plan.passes.values()
-                   for k in (rp.first, rp.last)}     # row passes read X by rows
+        in_pass = {n for rp in plan.passes.values()
+                   for n in [rp.forward, *rp.backward]}    # row passes read X by rows
         for n in plan.order:
             if n.op == "matmul" and len(n.inputs[1].dims) == 1 and len(n.inputs[0].dims) == 2 \
                     and n not in in_pass:

@@ -10,10 +10,13 @@ its share of the gradient (``_sg_rows_tdot``) while the block is still in L1. In
 training loop the blocks are also visited backwards on every other step, so a step
 starts on the rows the previous one ended with, still in L2. W1's step: 70 -> 59 us.
 
-A pass is the steps from the first product to the second when everything between is a
-loop over exactly the rows (``N``), a full sum of such a loop's term, or a scalar
-computed from nothing inside the pass; and nothing in it reads a reduction the pass
-itself computes (that value exists only after the last block).
+A pass starts at the first product and takes, in schedule order, loops over exactly
+the rows (``N``, with full sums such as the loss), dot products over the rows
+(``sum(c * u)``), the second product, and scalars: those of earlier results are
+computed before the blocks, those of the pass's sums (``L = -S``) after them. It stops
+at the first step that is none of these or that reads a value only the whole pass
+gives (a sum of the pass, ``z - mean(z)``, or a scalar of one, ``L ** 2``, feeding
+the gradient).
 """
 from symgrad.codegen.rowkernels import ROWS
 
@@ -25,19 +28,29 @@ BLOCK_ELEMENTS = 3072   # 24 KB of float64 per block of rows: in L1 with room to
 class RowPass:
     """Steps ``first`` to ``last`` (indices into ``plan.steps``) over rows of ``matrix``.
 
-    ``members``: the nodes its steps compute; ``local``: those of them kept in
-    block-sized buffers (rows of the pass's dim that nothing outside the pass reads),
-    which stay in L1 where full-length ones would be fetched from L2 on every block.
+    ``roles``: (step, role) for each, role one of ``forward`` (``X @ w``), ``row`` (a
+    loop over the rows), ``dot`` (a dot product over the rows), ``backward``
+    (``X.T @ g``), ``before`` (a scalar of earlier results: computed before the blocks)
+    and ``after`` (a scalar of the pass's sums: computed after them). ``local``: nodes
+    kept in block-sized buffers (rows that nothing outside the pass reads), which stay
+    in L1 where full-length ones would be fetched from L2 on every block.
     """
 
-    def __init__(self, plan, first, last, matrix):
-        self.first, self.last, self.matrix, self.dim = first, last, matrix, matrix.dims[0]
-        steps = plan.steps[first:last + 1]
-        self.members = {m for s in steps for m in s.members}
-        outside = {x for s in plan.steps[:first] + plan.steps[last + 1:]
+    def __init__(self, plan, first, roles, matrix):
+        self.first, self.last = first, first + len(roles) - 1
+        self.roles, self.matrix, self.dim = roles, matrix, matrix.dims[0]
+        blocked = [s for s, role in roles if role in BLOCKED]
+        self.members = {m for s, _ in roles for m in s.members}
+        inside = {m for s in blocked for m in s.members}
+        outside = {x for s in plan.steps if s not in blocked
                    for m in s.members for x in plan.deps(m)}
-        self.local = {n for n in self.members if n.dims == (self.dim,) and n in plan.buffered
+        self.local = {n for n in inside if n.dims == (self.dim,) and n in plan.buffered
                       and n not in plan.outputs and n not in outside}
+        self.forward = _with(self, "forward")[0].members[0]
+        self.backward = [s.members[0] for s in _with(self, "backward")]    # X.T @ g, ...
+
+
+BLOCKED = ("forward", "row", "dot", "backward")    # the roles done block by block
 
 
 def find(plan):
@@ -82,6 +95,18 @@ def _is_backward(plan, node, matrix):
     return a.ndim == 1 and b.ndim == 2 and sb is matrix and vb is None and a.dims == (rows,)
 
 
+def _role(plan, step, matrix):
+    rows = matrix.dims[0]
+    if step.kind == "group":
+        return {(rows,): "row", (): "scalar"}.get(step.dims)
+    node = step.members[0] if step.kind == "kernel" else None
+    if node is None or node.op != "matmul":
+        return None
+    if _is_backward(plan, node, matrix):
+        return "backward"
+    return "dot" if all(x.dims == (rows,) for x in node.inputs) else None
+
+
 def _pass_from(plan, k):
     steps = plan.steps
     if steps[k].kind != "kernel":
@@ -89,72 +114,93 @@ def _pass_from(plan, k):
     matrix = _matrix_of_forward(plan, steps[k].members[0])
     if matrix is None or plan.kind[matrix] not in ("leaf", "kernel", "ew", "red"):
         return None
-    rows = matrix.dims[0]
-    inside = set(steps[k].members)
-    for j in range(k + 1, len(steps)):
-        step = steps[j]
-        if step.kind == "kernel" and _is_backward(plan, step.members[0], matrix):
-            return RowPass(plan, k, j, matrix) if j > k + 1 else None
-        if step.kind != "group" or step.dims not in ((rows,), ()):
-            return None
+    roles, inside = [(steps[k], "forward")], set(steps[k].members)
+    whole, later = set(), set()   # values only the whole pass gives; scalars of them
+    for step in steps[k + 1:]:
+        role = _role(plan, step, matrix)
         reads = {x for m in step.members for x in plan.deps(m)}
-        if not step.dims and reads & inside:
-            return None       # a scalar of this pass's results: it needs every block first
-        if any(x in inside and plan.kind[x] == "red" for x in reads):
-            return None       # a reduction of this pass, read inside it
-        inside.update(step.members)
-    return None
+        if role == "scalar":
+            role = "after" if reads & (inside | later) else "before"
+        elif role is None or reads & (whole | later):
+            break     # not row by row, or it needs a value only the whole pass gives
+        roles.append((step, role))
+        (later if role == "after" else inside).update(step.members)
+        whole.update(m for m in step.members if role in ("dot", "backward")
+                     or plan.kind[m] == "red")
+    while roles[-1][1] in ("before", "after"):
+        roles.pop()           # the pass ends with its last blocked step
+    kinds = [r for _, r in roles]
+    if "backward" not in kinds or not any(r in ("row", "dot") for r in kinds):
+        return None
+    return RowPass(plan, k, roles, matrix)
 
 
 def emit(body, rp):
-    """The pass's lines: hoisted scalars, initial values, the block loop, the means."""
-    plan, m = body.plan, body.m
-    steps = plan.steps[rp.first:rp.last + 1]
-    forward, backward = steps[0].members[0], steps[-1].members[0]
-    groups = steps[1:-1]
+    """The pass's lines: scalars before, initial values, the block loop, then the means
+    and the scalars of the pass's sums."""
+    m, forward, backward = body.m, rp.forward, rp.backward
     fresh, size = m.namer.fresh, m.size[rp.dim]
     blk, nblk, b0, b1 = (fresh(x) for x in ("blk", "n_blocks", "start", "stop"))
     rows = rp.rows = fresh("block_rows")   # set with the buffers (Source.step_allocs)
     m.helpers["_sg_rows"] = ROWS
-    X, z, out = m.names[rp.matrix], m.names[forward], m.names[backward]
-    fv, bv = _vector(body, forward), _vector(body, backward)
+    X, z = m.names[rp.matrix], m.names[forward]
+    grads = ", ".join(f"{m.names[n]} = {X}.T @ {_vector(body, n)}" for n in backward)
     lines = body.lines
-    lines.append(f"# row pass over {rp.dim}: {z} = {X} @ {fv}, the loops over its rows, "
-                 f"{out} = {X}.T @ {bv}:")
+    lines.append(f"# row pass over {rp.dim}: {z} = {X} @ {_vector(body, forward)}, "
+                 f"the loops over its rows, {grads}:")
     lines.append(f"# a block of {X}'s rows at a time, so {X} is read from memory once")
-    for g in groups:
-        if not g.dims:
-            body.group(g)                 # scalars of earlier results: before the blocks
-    for g in groups:
-        if g.dims:
-            body.group_start(g)
-    head, ind = body.loops(backward.dims)
-    lines += head + [f"{ind}{out}[{body.idx(backward.dims)}] = 0.0  # accumulated block by block"]
-    lines += [f"{nblk} = ({size} + {rows} - 1) // {rows}",
-              f"for {blk} in range({nblk}):"]
+    for step in _with(rp, "before"):
+        body.group(step)
+    for step in _with(rp, "row"):
+        body.group_start(step)
+    lines += [f"{m.names[s.members[0]]} = 0.0" for s in _with(rp, "dot")]
+    for node in backward:
+        head, ind = body.loops(node.dims)
+        lines += head + [f"{ind}{m.names[node]}[{body.idx(node.dims)}] = 0.0"
+                         "  # accumulated block by block"]
+    lines += [f"{nblk} = ({size} + {rows} - 1) // {rows}", f"for {blk} in range({nblk}):"]
     if body.row_parity:
         lines.append(f"    {b0} = ({nblk} - 1 - {blk} if {body.row_parity} else {blk}) * {rows}"
                      "  # odd steps backwards: start on rows still in cache")
     else:
         lines.append(f"    {b0} = {blk} * {rows}")
     lines.append(f"    {b1} = min({b0} + {rows}, {size})")
-    block = _block_of(body, rp, b0, b1)
-    inner = [f"_sg_rows_dot({X}, {b0}, {b1}, {fv}, {block(forward)})  # {z}: {m.note(forward)}"]
-    body.rows, body.local = (rp.dim, b0, b1), {n: f"{m.index[rp.dim]} - {b0}" for n in rp.local}
+    lines += ["    " + line for line in _block(body, rp, b0, b1)]
+    for step in _with(rp, "row"):
+        body.group_end(step)
+    for step in _with(rp, "after"):
+        body.group(step)
+
+
+def _with(rp, role):
+    return [s for s, r in rp.roles if r == role]
+
+
+def _block(body, rp, b0, b1):
+    """The lines of one block: the pass's blocked steps in their order."""
+    m, block = body.m, _block_of(body, rp, b0, b1)
     saved, body.lines = body.lines, []
-    for g in groups:
-        if g.dims:
-            body.loop_comment(g)
-            body.group_loop(g)
-    inner += body.lines
-    body.lines, body.rows, body.local = saved, None, {}
-    grad = next(x for x in backward.inputs if x.ndim == 1)
-    inner.append(f"_sg_rows_tdot({X}, {b0}, {b1}, {block(body.plan.array_source(grad)[0])}, "
-                 f"{out})  # {out}: {m.note(backward)}")
-    lines += ["    " + line for line in inner]
-    for g in groups:
-        if g.dims:
-            body.group_end(g)
+    body.rows, body.local = (rp.dim, b0, b1), {n: f"{m.index[rp.dim]} - {b0}" for n in rp.local}
+    X = m.names[rp.matrix]
+    for step, role in rp.roles:
+        node = step.members[0]
+        if role == "forward":
+            body.lines.append(f"_sg_rows_dot({X}, {b0}, {b1}, {_vector(body, node)}, "
+                              f"{block(node)})  # {m.names[node]}: {m.note(node)}")
+        elif role == "row":
+            body.loop_comment(step)
+            body.group_loop(step)
+        elif role == "dot":
+            head, ind = body.loops((rp.dim,))
+            a, b = (body.read(x) for x in node.inputs)
+            body.lines += head + [f"{ind}{m.names[node]} += {a} * {b}  # {m.note(node)}"]
+        elif role == "backward":
+            grad = body.plan.array_source(_vector_node(node))[0]
+            body.lines.append(f"_sg_rows_tdot({X}, {b0}, {b1}, {block(grad)}, "
+                              f"{m.names[node]})  # {m.names[node]}: {m.note(node)}")
+    lines, body.lines = body.lines, saved
+    body.rows, body.local = None, {}
+    return lines
 
 
 def _block_of(body, rp, b0, b1):
@@ -165,14 +211,10 @@ def _block_of(body, rp, b0, b1):
     return block
 
 
+def _vector_node(node):
+    return next(x for x in node.inputs if x.ndim == 1)
+
+
 def _vector(body, node):
     """The name of the 1-D operand of a row pass's product."""
-    vec = next(x for x in node.inputs if x.ndim == 1)
-    src, _ = body.plan.array_source(vec)
-    return body.m.names[src] if src.dims else body.read(src)
-
-
-def is_pass_matrix(plan, node):
-    """Whether ``node`` is the matrix of a row pass in ``plan`` (it is read by rows)."""
-    return any(rp.matrix is node for rp in plan.passes.values())
-
+    return body.m.names[body.plan.array_source(_vector_node(node))[0]]

@@ -28,18 +28,32 @@ def _data(n, d, seed=0, dtype=np.float64):
 
 
 SSE = lambda X, t, w: sg.sum((t - sg.sigmoid(X @ w)) ** 2)
-BIAS = sg.param("b", ())
+BIAS, WEIGHT = sg.param("b", ()), sg.tensor("c", ("N",))
+P = lambda X, w: sg.sigmoid(X @ w + BIAS)
 MODELS = {
     "sigmoid_sse": SSE,
     "logistic": lambda X, t, w: sg.mean(sg.softplus(X @ w) - t * (X @ w)),
     "mse_bias": lambda X, t, w: sg.mean((t - (X @ w + BIAS)) ** 2),
     "exp_penalty": lambda X, t, w: sg.mean(sg.exp(0.1 * (X @ w) - t)) + 0.01 * sg.sum(w ** 2),
+    # textbook forms: a scalar of the pass's sum (L = -S) and dot products over the rows
+    "bce_by_hand": lambda X, t, w: -sg.mean(t * sg.log(P(X, w)) + (1 - t) * sg.log(1 - P(X, w))),
+    "bce_two_sums": lambda X, t, w: -(sg.sum(t * sg.log(P(X, w)))
+                                      + sg.sum((1 - t) * sg.log(1 - P(X, w)))),
+    "weighted_sse": lambda X, t, w: sg.sum(WEIGHT * (t - P(X, w)) ** 2),
 }
 
 
+def _leaves(loss):
+    return {n.name for n in sg.graph.traverse.topo_order(loss) if n.op in ("param", "input")}
+
+
 def _params(loss, w0):
-    names = {n.name for n in sg.graph.traverse.topo_order(loss) if n.op == "param"}
-    return {"w": w0, **({"b": np.array(0.2)} if "b" in names else {})}
+    return {"w": w0, **({"b": np.array(0.2)} if "b" in _leaves(loss) else {})}
+
+
+def _rows(loss, X, t):
+    weights = np.linspace(0.5, 1.5, len(t))
+    return {"X": X, "t": t, **({"c": weights} if "c" in _leaves(loss) else {})}
 
 
 @pytest.fixture(scope="module")
@@ -85,16 +99,17 @@ def test_row_pass_models_match_the_reference(name, n, d):
     """Several blocks with a short last one (1000 x 7: 438-row blocks; 100 x 500: 8-row
     blocks), and a single block smaller than a block (5 x 3)."""
     loss, params = _linear(MODELS[name])
-    params += [BIAS] if "BIAS" in MODELS[name].__code__.co_names else []
+    params += [BIAS] if "b" in _leaves(loss) else []
     fn = compile(loss, params)
     grad_src = fn.source[fn.source.index("def loss_and_grad"):fn.source.index("def loss(")]
     assert "_sg_rows_dot(X" in grad_src and "_sg_rows_tdot(X" in grad_src
+    assert "_sg_gemv" not in grad_src and grad_src.count("for blk in") == 1   # one pass
     X, t, w0 = _data(n, d)
-    P = _params(loss, w0)
+    params0, rows = _params(loss, w0), _rows(loss, X, t)
     ref = NumpyModel(loss, params)
-    value, grads = fn.loss_and_grad(P, X=X, t=t)
-    assert value == pytest.approx(ref.loss(P, X=X, t=t), rel=1e-12)
-    for k, g in ref.grad(P, X=X, t=t).items():
+    value, grads = fn.loss_and_grad(params0, **rows)
+    assert value == pytest.approx(ref.loss(params0, **rows), rel=1e-12)
+    for k, g in ref.grad(params0, **rows).items():
         np.testing.assert_allclose(grads[k], g, rtol=1e-10, atol=1e-12)
 
 
