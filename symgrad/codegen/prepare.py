@@ -4,7 +4,8 @@ The forward graph and the backward graph from ``symgrad.diff.reverse.backward``
 are merged into one DAG in which structurally identical nodes are one node
 (hash-consing), so a value the backward pass recomputes (``softmax(s)``,
 ``1 - y``, ``X.T``) is computed once. A few local rewrites keep the emitted
-code close to what one would write by hand; each is exact.
+code close to what one would write by hand; each is exact (one, ``A @ u + A @ v ->
+A @ (u + v)``, in real arithmetic only: it changes the last bits).
 """
 import builtins
 import keyword
@@ -78,6 +79,10 @@ class Canon:
             return inputs[0].inputs[0]            # -(-x), x.T.T
         if op == "expand" and tuple(attrs["dims"]) == inputs[0].dims:
             return inputs[0]
+        if op == "add":
+            shared = _shared_product(self, inputs, dims)
+            if shared is not None:
+                return shared
         if op == "sum" and inputs[0].op == "mul" and len(attrs["axes"]) == 1:
             product = _as_matmul(self, inputs[0], attrs["axes"][0], dims)
             if product is not None:
@@ -117,6 +122,25 @@ def _as_matmul(canon, mul, k, dims):
     attrs = {"contract": (k, k), "out_a": tuple((d, d) for d in free[0]),
              "out_b": tuple((d, d) for d in free[1])}
     return canon.make("matmul", (left, right), dims, "float", attrs)
+
+
+def _shared_product(canon, inputs, dims):
+    """``A @ u + A @ v`` as ``A @ (u + v)`` (and ``u @ B + v @ B`` as ``(u + v) @ B``): a
+    param reached by two paths (``softplus(z) - t * z`` with ``z = X @ w``) gets its two
+    gradient products as one, one pass over ``A`` instead of two. Exact in real
+    arithmetic; the rounding of the last bits changes."""
+    a, b = inputs
+    if a.op != "matmul" or b.op != "matmul" or a.attrs != b.attrs or a.dims != dims \
+            or b.dims != dims:
+        return None
+    for k in (0, 1):
+        other = 1 - k
+        if a.inputs[k] is b.inputs[k] and a.inputs[other].dims == b.inputs[other].dims:
+            u, v = a.inputs[other], b.inputs[other]
+            total = canon.make("add", (u, v), u.dims, "float", {})
+            operands = (a.inputs[0], total) if k == 0 else (total, a.inputs[1])
+            return canon.make("matmul", operands, dims, "float", a.attrs)
+    return None
 
 
 def _is_const(node, value):

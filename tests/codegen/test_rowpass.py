@@ -180,3 +180,23 @@ def test_steps_that_are_not_row_passes_stay_unblocked(loss_of):
     ref = NumpyModel(loss, params)
     assert value == pytest.approx(ref.loss({"w": w0}, X=X, t=t), rel=1e-12)
     np.testing.assert_allclose(grads["w"], ref.grad({"w": w0}, X=X, t=t)["w"], rtol=1e-10)
+
+
+def test_two_paths_to_a_param_share_one_product():
+    """``softplus(z) - t * z`` reaches ``w`` through ``z`` twice: the two gradient products
+    ``X.T @ g1 + X.T @ g2`` are emitted as one ``X.T @ (g1 + g2)`` (prepare.py), in a row
+    pass and with BLAS (a matrix param, where the step is gemm)."""
+    loss, params = _linear(MODELS["logistic"])
+    src = compile(loss, params).source
+    grad_src = src[src.index("def loss_and_grad"):src.index("def loss(")]
+    assert grad_src.count("_sg_rows_tdot(") == 1
+    X, T = sg.tensor("X", ("N", "D")), sg.tensor("T", ("N", "C"))
+    W = sg.param("W", ("D", "C"))
+    loss = sg.mean(sg.softplus(X @ W) - T * (X @ W))
+    fn = compile(loss, [W])
+    grad_src = fn.source[fn.source.index("def loss_and_grad"):fn.source.index("def loss(")]
+    assert grad_src.count("_sg_gemm(") == 2          # X @ W and one X.T @ (...)
+    rng = np.random.default_rng(8)
+    Xd, Td, W0 = rng.standard_normal((30, 4)), rng.random((30, 3)), rng.standard_normal((4, 3))
+    ref = NumpyModel(loss, [W]).grad({"W": W0}, X=Xd, T=Td)["W"]
+    np.testing.assert_allclose(fn.grad({"W": W0}, X=Xd, T=Td)["W"], ref, rtol=1e-12)
