@@ -128,7 +128,7 @@ class Source:
         one function per entry point compiles once, where a shared callee is optimised
         again inside each caller.
         """
-        plan = Plan([self.loss] + [g for g in self.grads if g is not None])
+        plan = Plan([self.loss] + [g for g in self.grads if g is not None], row_passes=True)
         leaves = self.leaves_of(plan)
         body = Body(self.m, plan, [self.m.names[n] for n in leaves])
         body.transposed = transposed or {}

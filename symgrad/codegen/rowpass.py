@@ -8,7 +8,7 @@ rows (the sigmoid, the residual, the loss term), so the step can instead go bloc
 block: the block's dot products (``_sg_rows_dot``), the fused loops over its rows, and
 its share of the gradient (``_sg_rows_tdot``) while the block is still in L1. In the
 training loop the blocks are also visited backwards on every other step, so a step
-starts on the rows the previous one ended with, still in L2. W1's step: 70 -> 59 us.
+starts on the rows the previous one ended with, still in L2. W1's step: 70 -> 58-60 us.
 
 A pass starts at the first product and takes, in schedule order, loops over exactly
 the rows (``N``, with full sums such as the loss), dot products over the rows
@@ -160,8 +160,8 @@ def emit(body, rp):
                          "  # accumulated block by block"]
     lines += [f"{nblk} = ({size} + {rows} - 1) // {rows}", f"for {blk} in range({nblk}):"]
     if body.row_parity:
-        lines.append(f"    {b0} = ({nblk} - 1 - {blk} if {body.row_parity} else {blk}) * {rows}"
-                     "  # odd steps backwards: start on rows still in cache")
+        lines += ["    # odd steps go backwards: they start on the rows still in cache",
+                  f"    {b0} = ({nblk} - 1 - {blk} if {body.row_parity} else {blk}) * {rows}"]
     else:
         lines.append(f"    {b0} = {blk} * {rows}")
     lines.append(f"    {b1} = min({b0} + {rows}, {size})")

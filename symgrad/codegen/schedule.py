@@ -54,7 +54,7 @@ class Step:
 class Plan:
     """The schedule of one generated function computing ``outputs``."""
 
-    def __init__(self, outputs):
+    def __init__(self, outputs, row_passes=False):
         self.outputs = list(dict.fromkeys(outputs))
         self.order = topo_order(self.outputs)
         self.kind = {n: kind_of(n) for n in self.order}
@@ -63,7 +63,9 @@ class Plan:
         self.vector = self._vectorise()
         self.step_of = {m: s for s in self.steps for m in s.members}
         self.buffered = self._buffered()
-        self.passes = rowpass.find(self)      # X @ w ... X.T @ g: one pass over X's rows
+        # X @ w ... X.T @ g: one pass over X's rows; only where the caller allocates the
+        # pass's block-sized buffers and lends none of them (the step, hessian and hvp)
+        self.passes = rowpass.find(self) if row_passes else {}
 
     # -- a kernel that also fills a sibling node (softmax next to cross-entropy) ------
     def _find_fills(self):

@@ -67,7 +67,7 @@ def _multi(src, fname, outputs, doc, notes):
     live = [n for n in outputs if n is not None]
     if not live:
         return ""
-    plan = Plan(live)
+    plan = Plan(live, row_passes=True)
     used = set(plan.order)
     leaves = src.leaves_of(plan) + [n for n in src.second_leaves if n in used]
     body = Body(src.m, plan, [src.m.names[n] for n in leaves])

@@ -200,3 +200,24 @@ def test_two_paths_to_a_param_share_one_product():
     Xd, Td, W0 = rng.standard_normal((30, 4)), rng.random((30, 3)), rng.standard_normal((4, 3))
     ref = NumpyModel(loss, [W]).grad({"W": W0}, X=Xd, T=Td)["W"]
     np.testing.assert_allclose(fn.grad({"W": W0}, X=Xd, T=Td)["W"], ref, rtol=1e-12)
+
+
+def test_forward_functions_with_the_pattern_use_blas_and_are_right():
+    """loss and output functions take no row pass (their buffers are full-length and may
+    be lent): a forward graph that is X @ w, row loops, X.T @ ... itself computes right."""
+    X, t, w = sg.tensor("X", ("N", "D")), sg.tensor("t", ("N",)), sg.param("w", ("D",))
+    C = sg.tensor("C", ("N",))
+    loss = sg.sum((X.T @ sg.sigmoid(X @ w)) ** 2) + sg.sum(sg.sigmoid(X @ w) * C)
+    grad_out = X.T @ (sg.sigmoid(X @ w) - t)
+    fn = compile(sg.mean((t - sg.sigmoid(X @ w)) ** 2) + 0.0 * sg.sum(C) + loss, [w],
+                 outputs=[grad_out])
+    Xd, td, w0 = _data(300, 5, seed=9)
+    Cd = np.linspace(-1.0, 1.0, 300)
+    ref = NumpyModel(fn.loss_node, [w])
+    data = {"X": Xd, "t": td, "C": Cd}
+    assert fn.loss({"w": w0}, **data) == pytest.approx(ref.loss({"w": w0}, **data), rel=1e-12)
+    value, grads = fn.loss_and_grad({"w": w0}, **data)
+    assert value == pytest.approx(ref.loss({"w": w0}, **data), rel=1e-12)
+    np.testing.assert_allclose(grads["w"], ref.grad({"w": w0}, **data)["w"], rtol=1e-10)
+    want = Xd.T @ (1 / (1 + np.exp(-Xd @ w0)) - td)
+    np.testing.assert_allclose(fn.output(grad_out, {"w": w0}, X=Xd, t=td), want, rtol=1e-12)
