@@ -83,6 +83,7 @@ class Body:
         self.transposed = {}    # data node -> name of a transposed copy the caller keeps
         self.rows = None        # in a row pass's block: (dim, first row, end row)
         self.local = {}         # ... and its block-sized buffers: node -> index expression
+        self.views = {}         # ... and the block's rows of whole-length arrays: node -> name
         self.row_parity = None  # an expression true on steps whose row pass runs backwards
 
     # -- how a node is read --------------------------------------------------------
@@ -105,8 +106,13 @@ class Body:
 
     def element(self, node):
         """``node``'s array at the loop index (the row within the block, in a row pass)."""
-        index = self.local.get(node) or self.idx(node.dims)
-        return f"{self.m.names[node]}[{index}]"
+        name, index = self.m.names[node], self.local.get(node)
+        if index is None and self.rows and node.dims == self.rows[:1]:
+            # a view of the block's rows, indexed from 0: with y[i] Numba's check for a
+            # negative index stays in the loop (LLVM cannot tell the block's start is >= 0)
+            name = self.views.setdefault(node, self.m.namer.fresh(name + "_rows"))
+            index = f"{self.m.index[self.rows[0]]} - {self.rows[1]}"
+        return f"{name}[{index or self.idx(node.dims)}]"
 
     # -- fused loop nests ----------------------------------------------------------
     def loops(self, dims, indent=""):

@@ -49,7 +49,7 @@ def run_group(loop):
              f"{v['steps']} = {g['steps_runs']}[{g['r']}:{g['r']} + 1]"]
     first_run = [f"{names[n]} = {stacked[n]}[0]  # sizes and buffers from run 0" for n in own]
     I = "            "
-    L = first_run + loop.setup() + [
+    L = first_run + loop.setup(f"{g['lrs_runs']}.size") + [
         f"{g['R']} = {g['lrs_runs']}.shape[0]",
         f"{v['losses']} = np.full(({g['R']}, {g['lrs_runs']}.shape[1]), np.nan)",
         f"{g['done']} = np.full({g['R']}, {g['lrs_runs']}.shape[1], np.int64)",

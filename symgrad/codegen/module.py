@@ -169,6 +169,10 @@ class Source:
                     found.append(src)
         return found
 
+    def row_matrices(self):
+        """Data tensors the step's row passes read by blocks of rows (``rowpass.py``)."""
+        return {rp.matrix for rp in self.step_plan.passes.values() if rp.matrix.op == "input"}
+
     def loss_and_grad(self):
         self.step()
         leaves = self.step_leaves

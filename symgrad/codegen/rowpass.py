@@ -199,8 +199,10 @@ def _block(body, rp, b0, b1):
             body.lines.append(f"_sg_rows_tdot({X}, {b0}, {b1}, {block(grad)}, "
                               f"{m.names[node]})  # {m.names[node]}: {m.note(node)}")
     lines, body.lines = body.lines, saved
-    body.rows, body.local = None, {}
-    return lines
+    views = [f"{v} = {m.names[n]}[{b0}:{b1}]  # this block's rows"
+             for n, v in body.views.items()]
+    body.rows, body.local, body.views = None, {}, {}
+    return views + lines
 
 
 def _block_of(body, rp, b0, b1):

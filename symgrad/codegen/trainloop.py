@@ -72,8 +72,9 @@ class _Loop:
         parity = f"{self.v['steps']}[0] % 2 == 1"
         src.step_lines = [line.replace(rowpass.PARITY, parity) for line in src.step_lines]
 
-    def setup(self):
-        """Sizes, minibatch buffers (or the data itself for full batch), step buffers."""
+    def setup(self, steps):
+        """Sizes, minibatch buffers (or the data itself for full batch), step buffers;
+        ``steps``: an expression for the steps of the call (full batch: one an epoch)."""
         src, v, names = self.src, self.v, self.names
         if self.B is None:
             L = [f"{v['n_batches']} = 1"]
@@ -93,9 +94,11 @@ class _Loop:
             L += ["    " + src.alloc(names[n], n.dims, "np.int64" if n.dtype == INT else None)
                   for n in self.batched if _reads(src, n)]
             L += ["    " + src.alloc(t, tuple(reversed(n.dims))) for n, t in self.tdata.items()]
-            if self.tdata:
-                L += ["else:"] + [f"    {t} = np.ascontiguousarray({names[n]}.T)"
-                                  for n, t in self.tdata.items()]
+            full = [f"    {t} = np.ascontiguousarray({names[n]}.T)" for n, t in self.tdata.items()]
+            full += [f"    {names[n]} = _sg_aligned({names[n]}, {steps})  # for the row kernels"
+                     for n in self.batched if n in src.row_matrices()]
+            if full:
+                L += ["else:"] + full
         return L + src.step_allocs()
 
     def gather(self, I):
@@ -121,7 +124,7 @@ class _Loop:
     def text(self):
         src, v = self.src, self.v
         I = "        "
-        L = self.setup() + [
+        L = self.setup(f"{v['lrs']}.shape[0]") + [
             f"{v['losses']} = np.empty({v['lrs']}.shape[0])",
             f"for {v['epoch']} in range({v['lrs']}.shape[0]):",
             f"    {v['losses']}[{v['epoch']}] = np.nan",

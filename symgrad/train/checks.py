@@ -133,6 +133,21 @@ def check_params_and_data(loss, param_nodes, params, data, dtype, what="data"):
     return copies, checked, sizes
 
 
+def aligned(arr, boundary=64):
+    """``arr`` (C-contiguous), or a copy of it starting on a ``boundary``-byte line.
+
+    NumPy aligns to 16 bytes, so vector loads from its arrays often straddle two cache
+    lines; full-batch training reads the same data every step (W1 through ``fit``: 59
+    against 52 us a step). ``fit`` aligns a full batch's data once, not once per chunk."""
+    if arr.ctypes.data % boundary == 0 or arr.nbytes < 4096:
+        return arr
+    raw = np.empty(arr.nbytes + boundary, np.uint8)
+    start = -raw.ctypes.data % boundary
+    out = raw[start:start + arr.nbytes].view(arr.dtype).reshape(arr.shape)
+    out[...] = arr
+    return out
+
+
 def check_validation_data(loss, param_nodes, params, validation_data, dtype):
     """Check ``validation_data`` (a dict) against the same graph; returns its arrays."""
     if validation_data is None:

@@ -16,9 +16,9 @@ import weakref
 import numpy as np
 
 from symgrad.errors import DivergenceError
-from symgrad.train.checks import (batch_size_for, check_fit_options, check_int, check_momentum,
-                                  check_params_and_data, check_validation_data, compile_loss,
-                                  resolve_model)
+from symgrad.train.checks import (aligned, batch_size_for, check_fit_options, check_int,
+                                  check_momentum, check_params_and_data, check_validation_data,
+                                  compile_loss, resolve_model)
 from symgrad.train.history import History
 from symgrad.train.metrics import head_from
 from symgrad.train.newton import check_newton_model, minimize_newton, newton_options
@@ -193,6 +193,8 @@ class _Trainer:
         self.data, self.val = _keep_scalars(loss, self.data), _keep_scalars(loss, self.val)
         self.batch_dim = getattr(model, "batch_dim", None) or infer_batch_dim(loss)
         self.batch_size = batch_size_for(batch_size, sizes, self.batch_dim, param_nodes)
+        if self.batch_size is None:     # every step reads all of it: once, aligned
+            self.data = {k: aligned(v) for k, v in self.data.items()}
         self.n_rows = sizes.get(self.batch_dim)
         self.rng = np.random.default_rng(seed) if shuffle and self.batch_size else None
         self.seed = seed if self.rng is not None else None    # runs that share it share orders

@@ -98,16 +98,18 @@ def test_perceptron_source_is_short_and_mirrors_the_rule():
     loss, params, _ = sigmoid_perceptron()
     src = compile(loss, params).source
     gradient = src[src.index("def loss_and_grad"):src.index("def loss(")]
-    assert len(gradient.splitlines()) <= 36
+    assert len(gradient.splitlines()) <= 37
     assert "_sg_vsigmoid(" in gradient and "(1.0 - " in gradient   # sigma (1 - sigma)
     # one pass over x's rows, a block at a time: z = x @ w, the loop, g_w += x_block^T g_z
     assert "_sg_rows_dot(x, start, stop, w, z)" in gradient
     assert "_sg_rows_tdot(x, start, stop, g_z, g_w)" in gradient
     assert "L += _sg_sum(u[:stop - start])" in gradient   # summed apart: the loop vectorises
     # named as in the derivation: z, sigma, delta and their adjoints
-    for name in ("sigma = _sg_vsigmoid(z[i - start])", "delta = (y[i] - sigma)",
+    for name in ("sigma = _sg_vsigmoid(z[i - start])", "delta = (y_rows[i - start] - sigma)",
                  "g_z[i - start] = (g_sigma"):
         assert name in gradient, name
+    # y read through a view of the block's rows (no negative-index check in the loop)
+    assert "y_rows = y[start:stop]  # this block's rows" in gradient
     # the zeroing of g_w, the blocks, and one fused loop over each block's rows
     assert "for i in range(start, stop):" in gradient and gradient.count("for ") == 3
 

@@ -64,11 +64,12 @@ def kernels():
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_kernels_match_numpy_on_every_tail(kernels, dtype):
-    """Column counts around the vector width (4 or 8 lanes) and the 4-vector panels, row
-    counts around the 8-row groups; rows from an offset; out and g block-relative."""
+    """Column counts around the vector width (4 or 8 lanes), the 8-vector panels and the
+    4-, 2- and 1-vector rests (28 = 4 + 2 + 1 vectors of 4; 120 = 64 + 4 + 2 + 1 of 8),
+    row counts around the 8-row groups; rows from an offset; out and g block-relative."""
     m, rng = kernels[dtype], np.random.default_rng(1)
     tol = 1e-12 if dtype == np.float64 else 1e-4
-    for d in (0, 1, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 32, 33, 64, 100):
+    for d in (0, 1, 3, 4, 5, 7, 8, 9, 12, 15, 16, 17, 24, 28, 31, 32, 33, 56, 64, 100, 120):
         for rows in (0, 1, 7, 8, 9, 17, 48):
             X = rng.standard_normal((rows + 5, d)).astype(dtype)
             x, g = rng.standard_normal(d).astype(dtype), rng.standard_normal(rows).astype(dtype)
@@ -91,6 +92,40 @@ def test_kernels_read_strided_operands_and_reject_other_dtypes(kernels):
     np.testing.assert_allclose(z, X @ x, rtol=1e-12)
     with pytest.raises(Exception, match="_sg_rows_tdot needs"):
         m._sg_rows_tdot(X, 0, 20, np.ones(20), np.zeros(15, np.float32))
+
+
+def _offset(a, offset):
+    """A copy of ``a`` whose data starts ``offset`` bytes past a 32-byte boundary."""
+    raw = np.empty(a.size + 8, a.dtype)
+    start = (-raw.ctypes.data % 32 + offset) // a.itemsize
+    out = raw[start:start + a.size].reshape(a.shape)
+    out[...] = a
+    assert out.ctypes.data % 32 == offset
+    return out
+
+
+def test_full_batch_data_is_aligned_for_the_kernels_when_the_run_is_long(kernels):
+    """NumPy's 16-byte alignment makes every other 256-bit load straddle two cache lines:
+    a run of 4 or more full-batch steps copies such data once to a 32-byte boundary."""
+    m = kernels[np.float64]
+    X = _offset(np.random.default_rng(7).standard_normal((50, 64)), 16)
+    copy = m._sg_aligned(X, 4)
+    assert copy.ctypes.data % 32 == 0 and not np.shares_memory(copy, X)
+    assert np.array_equal(copy, X)
+    assert m._sg_aligned(X, 3).ctypes.data == X.ctypes.data      # too short to pay
+    A = _offset(X, 0)
+    assert m._sg_aligned(A, 100).ctypes.data == A.ctypes.data    # aligned already
+    # training on either gives the same bits
+    loss, params = _linear(SSE)
+    fn = compile(loss, params)
+    X, t, w0 = _data(1000, 64, seed=8)
+    got = []
+    for offset in (16, 0):
+        P = {"w": w0.copy()}
+        fn.run_epochs(P, {"X": _offset(X, offset), "t": t}, None, np.full(6, 1e-3), None)
+        got.append(P["w"])
+    assert np.array_equal(*got)
+    assert "X = _sg_aligned(X, lrs.shape[0])" in fn.source
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
