@@ -258,7 +258,8 @@ def _updates(src, first, second, v, I):
         at = ", ".join(m.index[d] for d in p.dims) or "0"
         plain += [f"{I}    {'    ' * k}for {m.index[d]} in range({m.size[d]}):"
                   for k, d in enumerate(p.dims)]
-        plain.append(f"{I}    {'    ' * len(p.dims)}{m.names[p]}[{at}] -= {v['lr']} * {g}[{at}]")
+        lr = v["lr"] if m.dtype == "np.float64" else f"{m.dtype}({v['lr']})"   # not widened
+        plain.append(f"{I}    {'    ' * len(p.dims)}{m.names[p]}[{at}] -= {lr} * {g}[{at}]")
         views = [m.names[p], g, first[p], second[p]]
         flat = [f"{x}.reshape(-1)" if len(p.dims) > 1 else x for x in views]
         args = flat + [v["rule"], v["lr"], v["hyper"], f"{v['steps']}[0]"]

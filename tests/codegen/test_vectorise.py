@@ -125,3 +125,21 @@ def test_float32_perceptron_trains_to_the_float64_params():
         trained[dtype] = p["w"]
     assert np.abs(trained[np.float64] - 0.05).max() > 1e-3          # it trained
     np.testing.assert_allclose(trained[np.float32], trained[np.float64], rtol=1e-4, atol=1e-5)
+
+
+def test_float32_literals_are_typed_float32_and_names_are_left_alone():
+    """Numba types a bare literal float64, which widens a float32 loop to float64 (half
+    the lanes): float32 modules write their literals np.float32(...)."""
+    from symgrad.codegen.emit import float32_literals
+    assert float32_literals("(2.0 * z2[i, k2])") == "(np.float32(2.0) * z2[i, k2])"
+    assert float32_literals("(1e-10 + x) if x > 0.0 else -math.inf") == \
+        "(np.float32(1e-10) + x) if x > np.float32(0.0) else -np.float32(math.inf)"
+    assert float32_literals("g_1e5x + a1.0b") == "g_1e5x + a1.0b"     # parts of names
+    X, t, w = sg.tensor("X", ("N", "D")), sg.tensor("t", ("N",)), sg.param("w", ("D",))
+    loss = sg.mean((t - sg.relu(X @ w)) ** 2) + 1e-4 * sg.sum(w ** 2)
+    src = sg.compile(loss, params=[w], dtype=np.float32).source
+    step = function(src, "run_epochs_with")
+    assert "np.float32(0.0) if " in step and "np.float32(0.0001)" in step
+    assert "-= np.float32(lr) * " in step                 # the SGD update, not widened
+    assert "np.float32(0.0001)" not in function(
+        sg.compile(loss, params=[w]).source, "run_epochs_with")   # float64: as before
