@@ -8,6 +8,8 @@ Identifiers come from the module's :class:`~symgrad.codegen.prepare.Namer`.
 import math
 import re
 
+import numpy as np
+
 from symgrad.errors import MissingRuleError
 from symgrad.graph.dims import base
 from symgrad.graph.registry import get_op
@@ -27,7 +29,18 @@ _FLOAT_LITERAL = re.compile(r"(?<![\w.])(\d+\.\d*(?:e[-+]?\d+)?|\d+e[-+]?\d+"
 
 
 def float32_literals(expr):
-    return _FLOAT_LITERAL.sub(r"np.float32(\1)", expr)
+    return _FLOAT_LITERAL.sub(_as_float32, expr)
+
+
+def _as_float32(match):
+    """A literal float32 holds as it is (1e39 would be inf, 1e-46 zero: kept float64)."""
+    text = match.group(1)
+    value = float(text.removeprefix("math."))      # "1e-4", "2.0", "math.inf", "math.nan"
+    with np.errstate(over="ignore", under="ignore"):
+        kept = np.float32(value)
+    if (np.isfinite(value) and not np.isfinite(kept)) or (value != 0 and kept == 0):
+        return text
+    return f"np.float32({text})"
 
 
 # A sum in eight interleaved partial sums: eight independent chains of adds instead of
@@ -122,7 +135,9 @@ class Body:
         if index is None and self.rows and node.dims == self.rows[:1]:
             # a view of the block's rows, indexed from 0: with y[i] Numba's check for a
             # negative index stays in the loop (LLVM cannot tell the block's start is >= 0)
-            name = self.views.setdefault(node, self.m.namer.fresh(name + "_rows"))
+            if node not in self.views:
+                self.views[node] = self.m.namer.fresh(name + "_rows")
+            name = self.views[node]
             index = f"{self.m.index[self.rows[0]]} - {self.rows[1]}"
         return f"{name}[{index or self.idx(node.dims)}]"
 

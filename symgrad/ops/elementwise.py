@@ -172,6 +172,62 @@ VECTOR_HELPERS = {
 # op -> its vectorisable template (see VECTOR_HELPERS)
 VECTOR = {"exp": "_sg_vexp({0})", "sigmoid": "_sg_vsigmoid({0})"}
 
+# The same two in float32 arithmetic, which float32 modules define under the same names
+# (``float32_helpers``): twice the lanes per vector and a degree-7 polynomial (truncation
+# < 3e-9 for |r| <= ln2/2), 2x faster than the float64 forms on float32 data. Within
+# 1 ulp of exp rounded to float32 over its whole range, overflow to inf above 88.72,
+# subnormals and underflow to 0 below -87.3, NaN and +-inf exact (test_fastmath.py).
+VECTOR_HELPERS_F32 = {
+    "_sg_f32_bits": (
+        "@numba.extending.intrinsic\n"
+        "def _sg_f32_bits(typingctx, bits):\n"
+        "    \"\"\"The float32 whose IEEE-754 bit pattern is the int32 bits (a bitcast).\"\"\"\n"
+        "    def codegen(context, builder, signature, args):\n"
+        "        return builder.bitcast(args[0], context.get_value_type(numba.types.float32))\n"
+        "    return numba.types.float32(numba.types.int32), codegen\n"),
+    "_sg_fmaf": (
+        "@numba.extending.intrinsic\n"
+        "def _sg_fmaf(typingctx, a, b, c):\n"
+        "    \"\"\"a * b + c in float32, rounded once (llvm.fma).\"\"\"\n"
+        "    def codegen(context, builder, signature, args):\n"
+        "        return builder.fma(*args)\n"
+        "    f32 = numba.types.float32\n"
+        "    return f32(f32, f32, f32), codegen\n"),
+    "_sg_vexp": (
+        "def _sg_vexp(x):\n"
+        "    v = np.float32(x)  # float32 modules: float32 arithmetic\n"
+        "    c = v if v == v else np.float32(0.0)  # NaN: any finite value here, returned below\n"
+        "    c = np.float32(89.0) if c > np.float32(89.0) else c  # exp(89) overflows to inf\n"
+        "    c = np.float32(-104.0) if c < np.float32(-104.0) else c  # exp(-104) rounds to 0\n"
+        "    n = np.int32(math.floor(c * np.float32(1.442695) + np.float32(0.5)))  # round(c / ln2)\n"
+        "    m = -np.float32(n)\n"
+        "    # c - n ln2, ln2's high part exact in n * it\n"
+        "    r = _sg_fmaf(m, np.float32(1.4286068e-06), _sg_fmaf(m, np.float32(0.69314575), c))\n"
+        + "    p = np.float32(%r)\n" % _inv_fact(7)
+        + "".join("    p = _sg_fmaf(p, r, np.float32(%r))\n" % _inv_fact(k) for k in range(6, -1, -1))
+        + "    half = n >> np.int32(1)  # 2^n as two factors: both normal for n in [-150, 128]\n"
+        "    y = (p * _sg_f32_bits((half + np.int32(127)) << np.int32(23))) \\\n"
+        "        * _sg_f32_bits((n - half + np.int32(127)) << np.int32(23))\n"
+        "    return y if v == v else v\n"),
+    "_sg_vsigmoid": (
+        "def _sg_vsigmoid(x):\n"
+        "    v = np.float32(x)\n"
+        "    e = _sg_vexp(-abs(v))  # never exp of a large positive number\n"
+        "    one = np.float32(1.0)\n"
+        "    return (one if v >= np.float32(0.0) else e) / (one + e)  # a select, not a branch\n"),
+}
+
+
+def float32_helpers(helpers):
+    """A float32 module's helpers: ``helpers`` with the float32 forms of the vectorisable
+    exp and sigmoid (and what they call) in place of the float64 ones."""
+    out = {**helpers, **{k: v for name in helpers if name in VECTOR_HELPERS_F32
+                        for k, v in _closure(name, VECTOR_HELPERS_F32).items()}}
+    float64_only = ("_sg_fma", "_sg_f64_bits")     # kept only if another helper calls them
+    rest = " ".join(src for name, src in out.items() if name not in float64_only)
+    return {name: src for name, src in out.items()
+            if name not in float64_only or re.search(rf"\b{name}\b", rest)}
+
 
 def scalar_code(template, helpers=HELPERS, vector=None):
     """The ``code`` hook of an elementwise op: its template plus the helpers it calls,

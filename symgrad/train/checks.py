@@ -133,13 +133,19 @@ def check_params_and_data(loss, param_nodes, params, data, dtype, what="data"):
     return copies, checked, sizes
 
 
+ALIGN_MAX_BYTES = 1 << 30   # a larger data matrix is used where it is: no second copy
+
+
 def aligned(arr, boundary=64):
-    """``arr`` (C-contiguous), or a copy of it starting on a ``boundary``-byte line.
+    """``arr``, or a copy of it starting on a ``boundary``-byte line if it is a float
+    matrix of 4 KB to ALIGN_MAX_BYTES (others are returned as they are).
 
     NumPy aligns to 16 bytes, so vector loads from its arrays often straddle two cache
     lines; full-batch training reads the same data every step (W1 through ``fit``: 59
-    against 52 us a step). ``fit`` aligns a full batch's data once, not once per chunk."""
-    if arr.ctypes.data % boundary == 0 or arr.nbytes < 4096:
+    against 52 us a step). ``fit`` aligns a full batch's data matrices once, not once per
+    chunk; the copy lives while ``fit`` runs."""
+    if (arr.ctypes.data % boundary == 0 or arr.ndim != 2 or arr.dtype.kind != "f"
+            or not 4096 <= arr.nbytes <= ALIGN_MAX_BYTES):
         return arr
     raw = np.empty(arr.nbytes + boundary, np.uint8)
     start = -raw.ctypes.data % boundary

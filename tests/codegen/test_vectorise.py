@@ -135,6 +135,9 @@ def test_float32_literals_are_typed_float32_and_names_are_left_alone():
     assert float32_literals("(1e-10 + x) if x > 0.0 else -math.inf") == \
         "(np.float32(1e-10) + x) if x > np.float32(0.0) else -np.float32(math.inf)"
     assert float32_literals("g_1e5x + a1.0b") == "g_1e5x + a1.0b"     # parts of names
+    # out of float32's range: left float64 rather than turned into inf or 0
+    assert float32_literals("(1e39 * x) + (1e-46 * x) + (0.0 * x)") == \
+        "(1e39 * x) + (1e-46 * x) + (np.float32(0.0) * x)"
     X, t, w = sg.tensor("X", ("N", "D")), sg.tensor("t", ("N",)), sg.param("w", ("D",))
     loss = sg.mean((t - sg.relu(X @ w)) ** 2) + 1e-4 * sg.sum(w ** 2)
     src = sg.compile(loss, params=[w], dtype=np.float32).source

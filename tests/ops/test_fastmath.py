@@ -127,3 +127,86 @@ def test_every_vector_template_names_its_helpers():
         assert code["vector"] == template
         assert all(name in code["vector_helpers"] for name in re.findall(r"_sg_\w+", template))
         assert {"_sg_f64_bits", "_sg_fma", "_sg_vexp"} <= set(code["vector_helpers"])
+
+
+# -- the float32 forms (float32 modules define them under the same names) ---------------
+@pytest.fixture(scope="module")
+def compiled32():
+    from symgrad.ops.elementwise import VECTOR_HELPERS_F32
+    src = ["import math", "import numba", "import numpy as np", "from numba import njit"]
+    src += [_helper(VECTOR_HELPERS_F32[name]).replace("cache=True, ", "")
+            for name in VECTOR_HELPERS_F32]
+    src += ["def apply_exp(x, out):", "    for i in range(x.shape[0]):",
+            "        out[i] = _sg_vexp(x[i])",
+            "def apply_sigmoid(x, out):", "    for i in range(x.shape[0]):",
+            "        out[i] = _sg_vsigmoid(x[i])"]
+    ns = {}
+    exec("\n".join(src), ns)
+    loops = {k: njit(error_model="numpy")(ns[f"apply_{k}"]) for k in ("exp", "sigmoid")}
+
+    def run(kind, x):
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        out = np.empty_like(x)
+        loops[kind](x, out)
+        return out
+    run.loops = loops
+    return run
+
+
+def _rounded32(f, x):
+    """``f`` in float64 (exact to far below float32's ulp), rounded to float32."""
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        return f(np.asarray(x, np.float32).astype(np.float64)).astype(np.float32)
+
+
+def test_float32_exp_within_one_ulp_over_its_whole_range(compiled32):
+    x = np.concatenate([np.linspace(-104.0, 89.0, 2_000_001, dtype=np.float32),
+                        np.random.default_rng(2).integers(0, 2**32, 200_000, dtype=np.uint64)
+                        .astype(np.uint32).view(np.float32)])
+    got, want = compiled32("exp", x), _rounded32(np.exp, x)
+    nan = np.isnan(x)
+    assert np.all(np.isnan(got[nan]))
+    exact = ~nan & ((want == 0) | np.isinf(want))
+    assert np.all(got[exact] == want[exact])          # overflow, underflow, +-inf
+    rest = ~nan & ~exact
+    assert ulps(got[rest], want[rest]).max() <= 1.0       # in float32's own ulp
+
+
+@pytest.mark.parametrize("x, want", [
+    (0.0, 1.0), (88.7229, np.inf), (1e30, np.inf), (np.inf, np.inf), (-104.0, 0.0),
+    (-1e30, 0.0), (-np.inf, 0.0)])
+def test_float32_exp_overflow_underflow_and_infinities(compiled32, x, want):
+    assert compiled32("exp", [x])[0] == want
+
+
+@pytest.mark.parametrize("x", [88.72283, -87.33654, -100.0, -103.972])   # largest, smallest
+def test_float32_exp_at_the_edges_of_normal_and_subnormal(compiled32, x):   # normal, subnormal
+    got, want = compiled32("exp", [x]), _rounded32(np.exp, [x])
+    assert 0 < want[0] < np.inf and ulps(got, want)[0] <= 1.0
+
+
+def test_float32_sigmoid_within_two_ulp_and_its_limits(compiled32):
+    x = np.linspace(-110.0, 110.0, 400_001, dtype=np.float32)
+    want = _rounded32(lambda v: 1 / (1 + np.exp(-v)), x)
+    assert ulps(compiled32("sigmoid", x), want).max() <= 2.0
+    got = compiled32("sigmoid", [np.inf, -np.inf, 200.0, -200.0, 0.0, np.nan])
+    assert list(got[:5]) == [1.0, 0.0, 1.0, 0.0, 0.5] and np.isnan(got[5])
+
+
+def test_float32_loops_are_float32_simd_code(compiled32):
+    for kind, loop in compiled32.loops.items():
+        compiled32(kind, [0.0])
+        ir = loop.inspect_llvm(loop.signatures[0])
+        assert re.search(r"<\d+ x float>", ir), kind
+        assert not re.search(r"<\d+ x double>", ir), kind      # not widened to float64
+        assert not re.search(r"call .*@(llvm\.exp|exp|expf)\b", ir), kind
+
+
+def test_float32_modules_use_the_float32_forms():
+    import symgrad as sg
+    X, t, w = sg.tensor("X", ("N", "D")), sg.tensor("t", ("N",)), sg.param("w", ("D",))
+    loss = sg.sum((t - sg.sigmoid(X @ w)) ** 2)
+    src32 = sg.compile(loss, params=[w], dtype=np.float32).source
+    assert "def _sg_fmaf(" in src32 and "def _sg_fma(" not in src32
+    src64 = sg.compile(loss, params=[w]).source
+    assert "def _sg_fma(" in src64 and "_sg_fmaf" not in src64

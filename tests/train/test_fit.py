@@ -226,9 +226,10 @@ def test_a_progress_bar_sizes_chunks_by_time_and_changes_nothing(softmax_small, 
 
 
 def test_full_batch_data_is_aligned_once_and_minibatch_data_left_as_given():
-    """Full batch reads all the data every step: fit copies it once to a 64-byte line
-    (NumPy's 16-byte alignment makes vector loads straddle cache lines); minibatches
-    are gathered into aligned buffers anyway, so their data is used as given."""
+    """Full batch reads all the data every step: fit copies its float matrices once to a
+    64-byte line (NumPy's 16-byte alignment makes vector loads straddle cache lines),
+    not its label vectors; minibatches are gathered into aligned buffers anyway, so
+    their data is used as given."""
     from symgrad.train.driver import trainer_for
     X, t, w = sg.tensor("X", ("N", "D")), sg.tensor("t", ("N",)), sg.param("w", ("D",))
     loss = sg.sum((t - sg.sigmoid(X @ w)) ** 2)
@@ -242,6 +243,7 @@ def test_full_batch_data_is_aligned_once_and_minibatch_data_left_as_given():
     model = NumpyModel(loss)
     full = trainer_for(model, params, data, lr=0.01, epochs=2, progress=False)
     assert full.data["X"].ctypes.data % 64 == 0 and np.array_equal(full.data["X"], Xd)
+    assert full.data["t"] is data["t"] or full.data["t"].ctypes.data == data["t"].ctypes.data
     mini = trainer_for(model, params, data, lr=0.01, epochs=2, batch_size=20, progress=False)
     assert mini.data["X"].ctypes.data == Xd.ctypes.data
     assert np.array_equal(fit(model, params, data, lr=0.01, epochs=3, progress=False).params["w"],
