@@ -16,12 +16,11 @@ from symgrad.codegen.module import _helper
 from symgrad.ops.elementwise import VECTOR, VECTOR_HELPERS
 
 
-@pytest.fixture(scope="module")
-def compiled():
-    """The helpers as the generated module defines them, and loops applying them."""
-    src = ["import math", "import numba", "from numba import njit"]
-    src += [_helper(VECTOR_HELPERS[name]).replace("cache=True, ", "")
-            for name in VECTOR_HELPERS]
+def _compiled(helpers, dtype):
+    """``helpers`` as the generated module defines them, and loops applying them to
+    ``dtype`` arrays."""
+    src = ["import math", "import numba", "import numpy as np", "from numba import njit"]
+    src += [_helper(helpers[name]).replace("cache=True, ", "") for name in helpers]
     src += ["def apply_exp(x, out):", "    for i in range(x.shape[0]):",
             "        out[i] = _sg_vexp(x[i])",
             "def apply_sigmoid(x, out):", "    for i in range(x.shape[0]):",
@@ -31,12 +30,17 @@ def compiled():
     loops = {k: njit(error_model="numpy")(ns[f"apply_{k}"]) for k in ("exp", "sigmoid")}
 
     def run(kind, x):
-        x = np.ascontiguousarray(x, dtype=np.float64)
+        x = np.ascontiguousarray(x, dtype=dtype)
         out = np.empty_like(x)
         loops[kind](x, out)
         return out
     run.loops = loops
     return run
+
+
+@pytest.fixture(scope="module")
+def compiled():
+    return _compiled(VECTOR_HELPERS, np.float64)
 
 
 def ulps(got, want):
@@ -133,24 +137,7 @@ def test_every_vector_template_names_its_helpers():
 @pytest.fixture(scope="module")
 def compiled32():
     from symgrad.ops.elementwise import VECTOR_HELPERS_F32
-    src = ["import math", "import numba", "import numpy as np", "from numba import njit"]
-    src += [_helper(VECTOR_HELPERS_F32[name]).replace("cache=True, ", "")
-            for name in VECTOR_HELPERS_F32]
-    src += ["def apply_exp(x, out):", "    for i in range(x.shape[0]):",
-            "        out[i] = _sg_vexp(x[i])",
-            "def apply_sigmoid(x, out):", "    for i in range(x.shape[0]):",
-            "        out[i] = _sg_vsigmoid(x[i])"]
-    ns = {}
-    exec("\n".join(src), ns)
-    loops = {k: njit(error_model="numpy")(ns[f"apply_{k}"]) for k in ("exp", "sigmoid")}
-
-    def run(kind, x):
-        x = np.ascontiguousarray(x, dtype=np.float32)
-        out = np.empty_like(x)
-        loops[kind](x, out)
-        return out
-    run.loops = loops
-    return run
+    return _compiled(VECTOR_HELPERS_F32, np.float32)
 
 
 def _rounded32(f, x):
