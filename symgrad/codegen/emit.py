@@ -80,6 +80,7 @@ class Module:
 
     def __init__(self, namer, names, dtype, dims):
         self.namer, self.names, self.dtype = namer, names, dtype
+        self.float32 = dtype == "np.float32"   # literals are typed to match (see above)
         self.size = {}
         for d in dims:      # a square tensor's axes H' and H share one size variable
             self.size[d] = self.size.get(base(d)) or namer.fresh(base(d))
@@ -108,7 +109,6 @@ class Body:
         self.local = {}         # ... and its block-sized buffers: node -> index expression
         self.views = {}         # ... and the block's rows of whole-length arrays: node -> name
         self.row_parity = None  # an expression true on steps whose row pass runs backwards
-        self.float32 = module.dtype == "np.float32"   # literals typed to match (see above)
 
     # -- how a node is read --------------------------------------------------------
     def idx(self, dims):
@@ -123,7 +123,7 @@ class Body:
             return literal(node.attrs["value"])
         if kind == "value":     # a count of elements, e.g. the N of a mean
             value = get_op(node.op).code["value"](node, self.m.size.get)
-            return f"{self.m.dtype}({value})" if self.float32 else f"({value})"
+            return f"{self.m.dtype}({value})" if self.m.float32 else f"({value})"
         name = self.m.names[node]
         if not node.dims:
             return f"{name}[0]" if kind == "leaf" else name
@@ -137,9 +137,12 @@ class Body:
             # negative index stays in the loop (LLVM cannot tell the block's start is >= 0)
             if node not in self.views:
                 self.views[node] = self.m.namer.fresh(name + "_rows")
-            name = self.views[node]
-            index = f"{self.m.index[self.rows[0]]} - {self.rows[1]}"
+            name, index = self.views[node], self.block_index()
         return f"{name}[{index or self.idx(node.dims)}]"
+
+    def block_index(self):
+        """In a row pass's block: the loop index counted from the block's first row."""
+        return f"{self.m.index[self.rows[0]]} - {self.rows[1]}"
 
     # -- fused loop nests ----------------------------------------------------------
     def loops(self, dims, indent=""):
@@ -227,7 +230,7 @@ class Body:
         template = code["vector" if vector else "scalar"]
         template = template(node) if callable(template) else template
         expr = template.format(*ops, index=self.m.index)
-        if self.float32:
+        if self.m.float32:
             expr = float32_literals(expr)
         note = f"  # {self.m.note(node)}"
         if node in self.plan.buffered:

@@ -14,10 +14,10 @@ from symgrad.codegen.jit import JIT
 from symgrad.codegen.prepare import Canon, Namer, node_names
 from symgrad.codegen.reuse import reusable
 from symgrad.codegen.schedule import Plan
-from symgrad.ops.elementwise import float32_helpers
 from symgrad.codegen.second_order import SecondOrderGraphs
 from symgrad.diff.reverse import backward
 from symgrad.graph.names import comment_text
+from symgrad.ops.elementwise import float32_helpers
 from symgrad.graph.traverse import dim_names, topo_order
 
 FLOATS = {np.dtype(np.float64): "np.float64", np.dtype(np.float32): "np.float32"}
@@ -232,7 +232,7 @@ class Source:
         parts.append(trainloop.run_epochs(self))
         parts.append(grouploop.run_group(self.loop))     # sweeps: runs trained together
         kind = "100" if self.dtype == "np.float64" else "115"    # BLAS 'd' or 's'
-        used = self.m.helpers if self.dtype == "np.float64" else float32_helpers(self.m.helpers)
+        used = float32_helpers(self.m.helpers) if self.m.float32 else self.m.helpers
         helpers = [_helper(src).replace("_SG_DTYPE", self.dtype).replace("_SG_KIND", kind)
                    for _, src in sorted(used.items())]
         # The versions are part of the text, so part of the cache key (the file name is

@@ -67,7 +67,7 @@ def find(plan):
 
 def block_rows(m, rp):
     """The line setting a pass's rows per block: ~24 KB of ``X``, at least 8 rows."""
-    elements = BLOCK_ELEMENTS * (2 if m.dtype == "np.float32" else 1)
+    elements = BLOCK_ELEMENTS * (2 if m.float32 else 1)
     return (f"{rp.rows} = max(8, {elements} // max({m.size[rp.matrix.dims[1]]}, 1))"
             f"  # rows per block of a row pass: ~24 KB of {m.names[rp.matrix]}")
 
@@ -180,7 +180,8 @@ def _block(body, rp, b0, b1):
     """The lines of one block: the pass's blocked steps in their order."""
     m, block = body.m, _block_of(body, rp, b0, b1)
     saved, body.lines = body.lines, []
-    body.rows, body.local = (rp.dim, b0, b1), {n: f"{m.index[rp.dim]} - {b0}" for n in rp.local}
+    body.rows = (rp.dim, b0, b1)
+    body.local = {n: body.block_index() for n in rp.local}
     X = m.names[rp.matrix]
     for step, role in rp.roles:
         node = step.members[0]

@@ -95,8 +95,9 @@ class _Loop:
                   for n in self.batched if _reads(src, n)]
             L += ["    " + src.alloc(t, tuple(reversed(n.dims))) for n, t in self.tdata.items()]
             full = [f"    {t} = np.ascontiguousarray({names[n]}.T)" for n, t in self.tdata.items()]
+            by_rows = src.row_matrices()
             full += [f"    {names[n]} = _sg_aligned({names[n]}, {steps})  # for the row kernels"
-                     for n in self.batched if n in src.row_matrices()]
+                     for n in self.batched if n in by_rows]
             if full:
                 L += ["else:"] + full
         return L + src.step_allocs()
@@ -258,7 +259,7 @@ def _updates(src, first, second, v, I):
         at = ", ".join(m.index[d] for d in p.dims) or "0"
         plain += [f"{I}    {'    ' * k}for {m.index[d]} in range({m.size[d]}):"
                   for k, d in enumerate(p.dims)]
-        lr = v["lr"] if m.dtype == "np.float64" else f"{m.dtype}({v['lr']})"   # not widened
+        lr = f"{m.dtype}({v['lr']})" if m.float32 else v["lr"]   # not widened
         plain.append(f"{I}    {'    ' * len(p.dims)}{m.names[p]}[{at}] -= {lr} * {g}[{at}]")
         views = [m.names[p], g, first[p], second[p]]
         flat = [f"{x}.reshape(-1)" if len(p.dims) > 1 else x for x in views]

@@ -223,7 +223,7 @@ def float32_helpers(helpers):
     exp and sigmoid (and what they call) in place of the float64 ones."""
     out = {**helpers, **{k: v for name in helpers if name in VECTOR_HELPERS_F32
                         for k, v in _closure(name, VECTOR_HELPERS_F32).items()}}
-    float64_only = ("_sg_fma", "_sg_f64_bits")     # kept only if another helper calls them
+    float64_only = set(VECTOR_HELPERS) - set(VECTOR_HELPERS_F32)   # kept if something calls them
     rest = " ".join(src for name, src in out.items() if name not in float64_only)
     return {name: src for name, src in out.items()
             if name not in float64_only or re.search(rf"\b{name}\b", rest)}
