@@ -94,7 +94,7 @@ class CompiledModel:
         """Bind and check ``params`` and ``data``; the arrays ``fname`` takes, in order."""
         params, data = _by_name(params, "params"), _by_name(data, "data")
         self._check_param_names(params)
-        values = {k: _writable(v) for k, v in {**params, **data}.items()}
+        values = {**params, **data}
         leaves = self._src.functions[fname].leaves
         graph = outputs or [self.loss_node]
         key = (fname, tuple(graph))
@@ -126,7 +126,8 @@ class CompiledModel:
 
     def _prepare(self, node, arr):
         kind = np.int64 if node.dtype == INT else self.dtype
-        arr = _writable(np.ascontiguousarray(arr, dtype=kind))
+        arr = np.ascontiguousarray(arr, dtype=kind)
+        arr = _writable_view(arr) if node.op == "input" else _writable(arr)
         return arr.reshape(1) if arr.ndim == 0 else arr
 
     def _call(self, fname, *args):
@@ -285,17 +286,43 @@ class CompiledModel:
 
 
 def _writable(arr):
-    """``arr``, or a writable copy of a read-only array, made on every call.
+    """``arr``, or a writable copy of a read-only array, made on every call (params and
+    optimizer state, which the compiled loop updates in place).
 
     Numba types read-only arrays differently, so passing them would compile a second
     version of every function. The copy is not kept for the next call: a read-only array
     can still change through a writable view of its memory (a loader refilling one
     buffer), and a copy that run_epochs trained in place no longer holds the array's
-    values. It costs ~25 us for digits' 1797 x 64, under 0.5% of a W2 epoch loop.
+    values.
     """
     if not isinstance(arr, np.ndarray) or arr.flags.writeable:
         return arr
     return np.array(arr, order="C")
+
+
+class _SameMemory:
+    """The memory of a read-only array offered as writable (see ``_writable_view``)."""
+
+    def __init__(self, arr):
+        self.array = arr    # keeps the memory alive as long as the view
+        face = arr.__array_interface__                  # a fresh dict on every access
+        face["data"] = (face["data"][0], False)          # (address, read-only flag)
+        self.__array_interface__ = face
+
+
+def _writable_view(arr):
+    """``arr``, or a view of a read-only data array's memory flagged writable.
+
+    Generated code never writes a data tensor (buffer reuse skips leaves; minibatches are
+    gathered into their own buffers), so the view only changes how Numba types it. A copy
+    would cost more than the copying: 1797 x 64 digits copied on every ``loss`` call put
+    ~450 page faults into the loss's own allocations (glibc gives the freed copy back to
+    the system), 2.0 ms against 0.7 ms for the loss of a 64-64-10 MLP.
+    tests/codegen/test_compile.py trains on read-only memory-mapped data to hold this.
+    """
+    if not isinstance(arr, np.ndarray) or arr.flags.writeable:
+        return arr
+    return np.asarray(_SameMemory(arr))
 
 
 def p_shape(p, g):

@@ -141,9 +141,9 @@ def test_every_op_family_in_one_model():
 
 
 def test_read_only_arrays_are_read_again_on_every_call():
-    """A read-only array is copied for Numba on each call, never from an earlier call: its
-    memory can change through a writable view (a loader refilling one buffer), and
-    run_epochs trains the copy of a read-only param in place."""
+    """A read-only data array is read where it is on each call, never from an earlier
+    call: its memory can change through a writable view (a loader refilling one buffer).
+    A read-only param is copied, and run_epochs trains the copy in place."""
     X, t, w = sg.tensor("X", ("N", "D")), sg.tensor("t", ("N",)), sg.param("w", ("D",))
     fn = compile(sg.sum((t - sg.sigmoid(X @ w)) ** 2), [w])
     buffer = np.random.default_rng(0).standard_normal((6, 3))
