@@ -132,6 +132,19 @@ VECTOR_HELPERS = {
         "    def codegen(context, builder, signature, args):\n"
         "        return builder.bitcast(args[0], context.get_value_type(numba.types.float64))\n"
         "    return numba.types.float64(numba.types.int64), codegen\n"),
+    "_sg_i64_bits": (
+        "@numba.extending.intrinsic\n"
+        "def _sg_i64_bits(typingctx, x):\n"
+        "    \"\"\"The int64 with the IEEE-754 bit pattern of the float64 x (a bitcast).\"\"\"\n"
+        "    def codegen(context, builder, signature, args):\n"
+        "        return builder.bitcast(args[0], context.get_value_type(numba.types.int64))\n"
+        "    return numba.types.int64(numba.types.float64), codegen\n"),
+    "_sg_pow2": (
+        "def _sg_pow2(k):\n"
+        "    \"\"\"2^k for a float64 integer k in [-1022, 1023], from bits alone: k + 1023 + 1.5 2^52\n"
+        "    holds k + 1023 in its low mantissa bits, and a shift by 52 moves them to the\n"
+        "    exponent (pushing out the rest).\"\"\"\n"
+        "    return _sg_f64_bits(_sg_i64_bits(k + 6755399441056767.0) << 52)\n"),
     "_sg_fma": (
         "@numba.extending.intrinsic\n"
         "def _sg_fma(typingctx, a, b, c):\n"
@@ -145,7 +158,9 @@ VECTOR_HELPERS = {
         "    c = x if x == x else 0.0  # NaN: any finite value here, returned below\n"
         "    c = 710.0 if c > 710.0 else c  # exp(710) overflows to inf anyway\n"
         "    c = -746.0 if c < -746.0 else c  # exp(-746) rounds to 0 anyway\n"
-        "    n = math.floor(c * 1.4426950408889634 + 0.5)  # round(c / ln2)\n"
+        "    # c / ln2 + 1.5 2^52 rounds to an integer: n = round(c / ln2) without a float to\n"
+        "    # int conversion (AVX2 has no vector one, so it would run one element at a time)\n"
+        "    n = _sg_fma(c, 1.4426950408889634, 6755399441055744.0) - 6755399441055744.0\n"
         "    m = -1.0 * n\n"
         "    r = _sg_fma(m, 1.9082149292705877e-10, _sg_fma(m, 0.6931471803691238, c))  # c - n ln2\n"
         "    r2 = r * r\n"
@@ -159,9 +174,8 @@ VECTOR_HELPERS = {
         % _inv_fact(3)
         + "    p = _sg_fma(p, r, 0.5)\n"
         "    p = _sg_fma(p, r, 1.0)\n"
-        "    half = n >> 1  # 2^n = 2^half 2^(n - half): both normal for n in [-1076, 1025]\n"
-        "    y = (_sg_fma(p, r, 1.0) * _sg_f64_bits((half + 1023) << 52)) \\\n"
-        "        * _sg_f64_bits((n - half + 1023) << 52)\n"
+        "    half = np.floor(0.5 * n)  # 2^n = 2^half 2^(n - half), both normal (n in [-1076, 1024])\n"
+        "    y = (_sg_fma(p, r, 1.0) * _sg_pow2(half)) * _sg_pow2(n - half)\n"
         "    return y if x == x else x\n"),
     "_sg_vsigmoid": (
         "def _sg_vsigmoid(x):\n"
