@@ -337,6 +337,12 @@ class KernelContext:
     def index(self, d):
         return self.body.m.index[d]
 
+    def elementwise(self, expr):
+        """``expr`` computed in the module's float dtype: its literals ``np.float32(...)``
+        in a float32 module, where a bare ``0.0`` would widen the loop to float64.
+        Not for accumulators, which stay float64."""
+        return float32_literals(expr) if self.body.m.float32 else expr
+
     def fresh(self, base):
         return self.body.m.namer.fresh(base)
 

@@ -221,7 +221,7 @@ def emit_softmax(ctx, x, axis, out, finite_max=False, shifted=None, normalised=N
     idx = {d: ctx.index(d) for d in x.dims}
     xa, oa = ctx.at(0, idx), at(idx)
     head, ind = ctx.loops(rows)
-    lines = head + _row_max(ind, m, c, n, xa, finite_max)
+    lines = head + _row_max(ctx.elementwise, ind, m, c, n, xa, finite_max)
     lines += [f"{ind}for {c} in range({n}):", f"{ind}    {oa} = {xa} - {m}"]
     lines += shifted(ind, m) if shifted else []
     ctx.use_helpers({"_sg_exp_all": EXP_ALL, **vector_closure("_sg_vexp")})
@@ -233,12 +233,15 @@ def emit_softmax(ctx, x, axis, out, finite_max=False, shifted=None, normalised=N
     return lines + (normalised(ind, total) if normalised else [])
 
 
-def _row_max(ind, m, c, n, xa, finite):
+def _row_max(typed, ind, m, c, n, xa, finite):
     """``m`` = the max of ``xa`` over ``c`` in range(n); ``finite``: an infinite max
-    counts as 0, as np_shifted does (so exp(x - m) is never inf - inf)."""
-    lines = [f"{ind}{m} = -math.inf", f"{ind}for {c} in range({n}):",
+    counts as 0, as np_shifted does (so exp(x - m) is never inf - inf). ``typed`` writes
+    its literals: ``ctx.elementwise`` where ``x - m`` is stored in the buffer's dtype (in
+    float32, the same bits: the difference of two float32s rounds once either way)."""
+    lines = [f"{ind}{m} = {typed('-math.inf')}", f"{ind}for {c} in range({n}):",
              f"{ind}    {m} = {xa} if {xa} > {m} else {m}"]
-    return lines + ([f"{ind}{m} = {m} if math.isfinite({m}) else 0.0"] if finite else [])
+    zero = typed("0.0")
+    return lines + ([f"{ind}{m} = {m} if math.isfinite({m}) else {zero}"] if finite else [])
 
 
 def _emit_normalise(kind):
@@ -255,7 +258,7 @@ def _emit_normalise(kind):
         m, total = ctx.fresh("m"), ctx.fresh("total")
         idx = {d: ctx.index(d) for d in x.dims}
         xa = ctx.at(0, idx)
-        lines += _row_max(ind, m, c, n, xa, finite=True)
+        lines += _row_max(str, ind, m, c, n, xa, finite=True)   # exp(x - m) in float64
         lines += [f"{ind}{total} = 0.0", f"{ind}for {c} in range({n}):",
                   f"{ind}    {total} += math.exp({xa} - {m})"]
         lse = f"{m} + math.log({total})"
