@@ -199,6 +199,18 @@ VECTOR_HELPERS_F32 = {
         "    def codegen(context, builder, signature, args):\n"
         "        return builder.bitcast(args[0], context.get_value_type(numba.types.float32))\n"
         "    return numba.types.float32(numba.types.int32), codegen\n"),
+    "_sg_i32_bits": (
+        "@numba.extending.intrinsic\n"
+        "def _sg_i32_bits(typingctx, x):\n"
+        "    \"\"\"The int32 with the IEEE-754 bit pattern of the float32 x (a bitcast).\"\"\"\n"
+        "    def codegen(context, builder, signature, args):\n"
+        "        return builder.bitcast(args[0], context.get_value_type(numba.types.int32))\n"
+        "    return numba.types.int32(numba.types.float32), codegen\n"),
+    "_sg_pow2": (
+        "def _sg_pow2(k):\n"
+        "    \"\"\"2^k for a float32 integer k in [-126, 127], as the float64 form: the bits of\n"
+        "    k + 127 + 1.5 2^23 shifted by 23.\"\"\"\n"
+        "    return _sg_f32_bits(_sg_i32_bits(k + np.float32(12583039.0)) << np.int32(23))\n"),
     "_sg_fmaf": (
         "@numba.extending.intrinsic\n"
         "def _sg_fmaf(typingctx, a, b, c):\n"
@@ -213,15 +225,15 @@ VECTOR_HELPERS_F32 = {
         "    c = v if v == v else np.float32(0.0)  # NaN: any finite value here, returned below\n"
         "    c = np.float32(89.0) if c > np.float32(89.0) else c  # exp(89) overflows to inf\n"
         "    c = np.float32(-104.0) if c < np.float32(-104.0) else c  # exp(-104) rounds to 0\n"
-        "    n = np.int32(math.floor(c * np.float32(1.442695) + np.float32(0.5)))  # round(c / ln2)\n"
-        "    m = -np.float32(n)\n"
+        "    # round(c / ln2) by adding 1.5 2^23, as in the float64 form\n"
+        "    n = _sg_fmaf(c, np.float32(1.442695), np.float32(12582912.0)) - np.float32(12582912.0)\n"
+        "    m = -n\n"
         "    # c - n ln2, ln2's high part exact in n * it\n"
         "    r = _sg_fmaf(m, np.float32(1.4286068e-06), _sg_fmaf(m, np.float32(0.69314575), c))\n"
         + "    p = np.float32(%r)\n" % _inv_fact(7)
         + "".join("    p = _sg_fmaf(p, r, np.float32(%r))\n" % _inv_fact(k) for k in range(6, -1, -1))
-        + "    half = n >> np.int32(1)  # 2^n as two factors: both normal for n in [-150, 128]\n"
-        "    y = (p * _sg_f32_bits((half + np.int32(127)) << np.int32(23))) \\\n"
-        "        * _sg_f32_bits((n - half + np.int32(127)) << np.int32(23))\n"
+        + "    half = np.floor(np.float32(0.5) * n)  # 2^n as two factors: both normal, n in [-150, 128]\n"
+        "    y = (p * _sg_pow2(half)) * _sg_pow2(n - half)\n"
         "    return y if v == v else v\n"),
     "_sg_vsigmoid": (
         "def _sg_vsigmoid(x):\n"
