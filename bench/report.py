@@ -6,7 +6,7 @@ import math
 import platform
 
 from . import startup, threads
-from .run_baselines import _cpu_model, _fmt_time, _versions, markdown_table
+from .run_baselines import MIN_SECONDS, _cpu_model, _fmt_time, _versions, markdown_table
 
 PEERS = ("numpy", "torch", "jax_jit", "jax_scan")
 
@@ -20,8 +20,9 @@ def header(repeats):
     v = _versions()
     return (f"Machine: {_cpu_model()} ({platform.machine()}), one pinned core. Python "
             f"{v['python']}, NumPy {v['numpy']}, Numba {v['numba']}, PyTorch {v['torch']}, "
-            f"JAX {v['jax']}. Train time = best of {repeats} warm calls, interleaved "
-            "round-robin in one process.")
+            f"JAX {v['jax']}. Train time = best of {repeats} warm calls (of more for a short "
+            f"run: as many as add up to {MIN_SECONDS} s for the fastest trainer, at most 50), "
+            "interleaved round-robin in one process.")
 
 
 def float64_table(rows):

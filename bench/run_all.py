@@ -44,7 +44,8 @@ def float32_rows(workloads, repeats, log):
     rows = []
     for name in workloads:
         wl = as_float32(WORKLOADS[name]())
-        res = time_trainers({"numba": NUMBA[name], "symgrad": TRAINERS[name]}, wl, repeats)
+        res = time_trainers({"numba": NUMBA[name], "symgrad": TRAINERS[name]}, wl, repeats,
+                            min_seconds=run_baselines.MIN_SECONDS)
         ref = res["numba"]
         for impl, r in res.items():
             rows.append({"workload": name, "impl": impl, "dtype": "float32", "train_s": r.train_s,

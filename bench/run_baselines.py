@@ -47,12 +47,16 @@ def _status_row(wl: Workload, impl: str, status: str) -> dict:
     return {"workload": wl.name, "impl": impl, "steps": wl.steps, "status": status}
 
 
+MIN_SECONDS = 0.5   # short runs: as many warm calls as fill this (time_trainers)
+
+
 def measure_workload(wl: Workload, trainers: dict, repeats: int = 5) -> list[dict]:
     """Rows for one workload; ``trainers[impl]`` is a trainer, or a string
     saying why it is unavailable.  Warm calls are interleaved across impls."""
     runnable = {k: fn for k, fn in trainers.items() if callable(fn)}
     errors: dict[str, Exception] = {}
-    results = time_trainers(runnable, wl, repeats=repeats, errors=errors)
+    results = time_trainers(runnable, wl, repeats=repeats, errors=errors,
+                            min_seconds=MIN_SECONDS)
     rows = []
     for impl, fn in trainers.items():
         if impl in results:
@@ -153,13 +157,20 @@ def _versions() -> dict[str, str]:
 
 
 def _cpu_model() -> str:
+    """E.g. "AMD EPYC, family 25 model 1, AVX2": the widest vector extension matters
+    (symgrad's vectorised exp runs 8 float64 lanes with AVX-512, 4 with AVX2), and a
+    cloud VM's model name alone does not tell one host generation from another."""
     try:
+        info = {}
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
+            key, _, value = line.partition(":")
+            info.setdefault(key.strip(), value.strip())
     except OSError:
-        pass
-    return platform.processor()
+        return platform.processor()
+    flags = info.get("flags", "").split()
+    vector = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "no AVX2"
+    return (f"{info.get('model name', platform.processor())}, family "
+            f"{info.get('cpu family', '?')} model {info.get('model', '?')}, {vector}")
 
 
 def write_json(rows: list[dict], path: Path, repeats: int) -> None:
