@@ -315,7 +315,7 @@ def _writable_view(arr):
 
     Generated code never writes a data tensor (buffer reuse skips leaves; minibatches are
     gathered into their own buffers), so the view only changes how Numba types it. A copy
-    would cost more than the copying: 1797 x 64 digits copied on every ``loss`` call put
+    costs far more than its own time: copying digits' 1797 x 64 on every ``loss`` call put
     ~450 page faults into the loss's own allocations (glibc gives the freed copy back to
     the system), 2.0 ms against 0.7 ms for the loss of a 64-64-10 MLP.
     tests/codegen/test_compile.py trains on read-only memory-mapped data to hold this.

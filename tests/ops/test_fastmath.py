@@ -122,6 +122,27 @@ def test_loops_over_them_vectorise(compiled):
         ir = loop.inspect_llvm(loop.signatures[0])
         assert re.search(r"<\d+ x double>", ir), kind
         assert not re.search(r"call .*@(llvm\.exp|exp)\b", ir), kind
+        # AVX2 has no vector float<->int64 conversion: one would run lane by lane
+        assert not re.search(r"\b(fptosi|fptoui|sitofp|uitofp)\b", ir), kind
+
+
+@pytest.mark.parametrize("dtype, low, high", [(np.float64, -1022, 1023), (np.float32, -126, 127)])
+def test_pow2_from_bits_is_exact_over_its_range(dtype, low, high):
+    """``_sg_pow2(k)``: 2^k from the bits of k + bias + 1.5 2^p, for every k exp uses."""
+    from symgrad.ops.elementwise import VECTOR_HELPERS_F32
+    helpers = VECTOR_HELPERS if dtype == np.float64 else VECTOR_HELPERS_F32
+    src = ["import math", "import numba", "import numpy as np", "from numba import njit"]
+    src += [_helper(helpers[n]).replace("cache=True, ", "")
+            for n in ("_sg_f64_bits", "_sg_i64_bits", "_sg_f32_bits", "_sg_i32_bits", "_sg_pow2")
+            if n in helpers]
+    src += ["def apply(k, out):", "    for i in range(k.shape[0]):",
+            "        out[i] = _sg_pow2(k[i])"]
+    ns = {}
+    exec("\n".join(src), ns)
+    k = np.arange(low, high + 1).astype(dtype)
+    out = np.empty_like(k)
+    njit(ns["apply"])(k, out)
+    assert np.array_equal(out, np.ldexp(np.ones_like(k), np.arange(low, high + 1)))
 
 
 def test_every_vector_template_names_its_helpers():
@@ -187,6 +208,7 @@ def test_float32_loops_are_float32_simd_code(compiled32):
         assert re.search(r"<\d+ x float>", ir), kind
         assert not re.search(r"<\d+ x double>", ir), kind      # not widened to float64
         assert not re.search(r"call .*@(llvm\.exp|exp|expf)\b", ir), kind
+        assert not re.search(r"\b(fptosi|fptoui|sitofp|uitofp)\b", ir), kind
 
 
 def test_float32_modules_use_the_float32_forms():
