@@ -113,6 +113,19 @@ def _inv_fact(k):
     return 1.0 / math.factorial(k)
 
 
+def _bitcast(name, to, frm, arg):
+    """The source of an intrinsic ``name(arg)``: the ``to`` value with the bits of the
+    ``frm`` value ``arg`` (LLVM's bitcast, free, and vectorised with its loop)."""
+    doc = (f"The {to} whose IEEE-754 bit pattern is the {frm} {arg}" if to.startswith("float")
+           else f"The {to} with the IEEE-754 bit pattern of the {frm} {arg}")
+    return ("@numba.extending.intrinsic\n"
+            f"def {name}(typingctx, {arg}):\n"
+            f"    \"\"\"{doc} (a bitcast).\"\"\"\n"
+            "    def codegen(context, builder, signature, args):\n"
+            f"        return builder.bitcast(args[0], context.get_value_type(numba.types.{to}))\n"
+            f"    return numba.types.{to}(numba.types.{frm}), codegen\n")
+
+
 # Vectorisable forms: libm's exp is a scalar call LLVM cannot vectorise (no SVML in
 # llvmlite), so a loop over exp or sigmoid runs one element at a time. These use only
 # arithmetic, fused multiply-adds, selects and a bitcast: Cody-Waite reduction
@@ -125,20 +138,8 @@ def _inv_fact(k):
 # (tests/ops/test_fastmath.py). Scalar, they are about 2x slower than libm, so the
 # emitter uses them only in loops that vectorise (schedule.Plan.vector).
 VECTOR_HELPERS = {
-    "_sg_f64_bits": (
-        "@numba.extending.intrinsic\n"
-        "def _sg_f64_bits(typingctx, bits):\n"
-        "    \"\"\"The float64 whose IEEE-754 bit pattern is the int64 bits (a bitcast).\"\"\"\n"
-        "    def codegen(context, builder, signature, args):\n"
-        "        return builder.bitcast(args[0], context.get_value_type(numba.types.float64))\n"
-        "    return numba.types.float64(numba.types.int64), codegen\n"),
-    "_sg_i64_bits": (
-        "@numba.extending.intrinsic\n"
-        "def _sg_i64_bits(typingctx, x):\n"
-        "    \"\"\"The int64 with the IEEE-754 bit pattern of the float64 x (a bitcast).\"\"\"\n"
-        "    def codegen(context, builder, signature, args):\n"
-        "        return builder.bitcast(args[0], context.get_value_type(numba.types.int64))\n"
-        "    return numba.types.int64(numba.types.float64), codegen\n"),
+    "_sg_f64_bits": _bitcast("_sg_f64_bits", "float64", "int64", "bits"),
+    "_sg_i64_bits": _bitcast("_sg_i64_bits", "int64", "float64", "x"),
     "_sg_pow2": (
         "def _sg_pow2(k):\n"
         "    \"\"\"2^k for a float64 integer k in [-1022, 1023], from bits alone: k + 1023 + 1.5 2^52\n"
@@ -192,20 +193,8 @@ VECTOR = {"exp": "_sg_vexp({0})", "sigmoid": "_sg_vsigmoid({0})"}
 # 1 ulp of exp rounded to float32 over its whole range, overflow to inf above 88.72,
 # subnormals and underflow to 0 below -87.3, NaN and +-inf exact (test_fastmath.py).
 VECTOR_HELPERS_F32 = {
-    "_sg_f32_bits": (
-        "@numba.extending.intrinsic\n"
-        "def _sg_f32_bits(typingctx, bits):\n"
-        "    \"\"\"The float32 whose IEEE-754 bit pattern is the int32 bits (a bitcast).\"\"\"\n"
-        "    def codegen(context, builder, signature, args):\n"
-        "        return builder.bitcast(args[0], context.get_value_type(numba.types.float32))\n"
-        "    return numba.types.float32(numba.types.int32), codegen\n"),
-    "_sg_i32_bits": (
-        "@numba.extending.intrinsic\n"
-        "def _sg_i32_bits(typingctx, x):\n"
-        "    \"\"\"The int32 with the IEEE-754 bit pattern of the float32 x (a bitcast).\"\"\"\n"
-        "    def codegen(context, builder, signature, args):\n"
-        "        return builder.bitcast(args[0], context.get_value_type(numba.types.int32))\n"
-        "    return numba.types.int32(numba.types.float32), codegen\n"),
+    "_sg_f32_bits": _bitcast("_sg_f32_bits", "float32", "int32", "bits"),
+    "_sg_i32_bits": _bitcast("_sg_i32_bits", "int32", "float32", "x"),
     "_sg_pow2": (
         "def _sg_pow2(k):\n"
         "    \"\"\"2^k for a float32 integer k in [-126, 127], as the float64 form: the bits of\n"
