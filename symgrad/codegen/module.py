@@ -17,8 +17,8 @@ from symgrad.codegen.schedule import Plan
 from symgrad.codegen.second_order import SecondOrderGraphs
 from symgrad.diff.reverse import backward
 from symgrad.graph.names import comment_text
-from symgrad.ops.elementwise import float32_helpers
 from symgrad.graph.traverse import dim_names, topo_order
+from symgrad.ops.elementwise import float32_helpers
 
 FLOATS = {np.dtype(np.float64): "np.float64", np.dtype(np.float32): "np.float32"}
 

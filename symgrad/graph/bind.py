@@ -103,8 +103,8 @@ _LABELS = weakref.WeakKeyDictionary()
 
 def _with_labels(outputs, order, sizes):
     """Sizes by axis label too: the primed labels of square tensors (H') share H's size."""
-    root = outputs if not isinstance(outputs, (list, tuple)) else \
-        outputs[0] if len(outputs) == 1 else None
+    roots = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+    root = roots[0] if len(roots) == 1 else None     # cached per root, as topo_order
     pairs = _LABELS.get(root) if root is not None else None
     if pairs is None:
         pairs = tuple({d: base(d) for node in order
