@@ -11,6 +11,7 @@ import warnings
 import numpy as np
 
 from symgrad.codegen import cache, graph_key, trainloop
+from symgrad.codegen._check_kernels import all_finite, all_indices
 from symgrad.diff.reverse import check_loss, check_params
 from symgrad.errors import DataError, DeclarationError
 from symgrad.graph.arguments import check_float_dtype, check_node_list, describe
@@ -102,7 +103,7 @@ class CompiledModel:
             self._known[key] = {n.name for n in topo_order(graph) if n.op in ("input", "param")}
         known, everything = self._known[key], self._all_names()
         values = {k: v for k, v in values.items() if k in known or k not in everything}
-        arrays, _ = bind(graph, values, self.dtype)
+        arrays, _ = bind(graph, values, self.dtype, all_finite=all_finite)
         return [self._prepare(n, arrays[n]) for n in leaves]
 
     def _check_param_names(self, params):
@@ -249,7 +250,7 @@ class CompiledModel:
         orders = np.ascontiguousarray(orders, dtype=np.int64)
         if orders.ndim != 2 or orders.shape[1] != n_rows or orders.shape[0] < 1:
             raise DataError(f"orders must have shape (epochs, {n_rows}), got {orders.shape}")
-        if orders.min() < 0 or orders.max() >= n_rows:
+        if not all_indices(orders, n_rows):
             raise DataError(f"orders must index rows 0..{n_rows - 1}")
         return orders
 
