@@ -10,12 +10,12 @@ import warnings
 
 import numpy as np
 
-from symgrad.codegen import cache, graph_key, trainloop
+from symgrad.codegen import boundary, cache, graph_key, trainloop
 from symgrad.codegen._check_kernels import all_finite, all_indices
 from symgrad.diff.reverse import check_loss, check_params
 from symgrad.errors import DataError, DeclarationError
 from symgrad.graph.arguments import check_float_dtype, check_node_list, describe
-from symgrad.graph.bind import bind
+from symgrad.graph.bind import bind, label_classes
 from symgrad.graph.node import INT, Node
 from symgrad.graph.traverse import topo_order
 
@@ -84,7 +84,7 @@ class CompiledModel:
             graph_key.remember(key, self._src, self.source, self.path, loss, params, outputs)
         self.module = cache.load(self.path)
         self._out_fn = self._src.output_names          # canonical node -> function name
-        self._extra, self._known = {}, {}
+        self._extra, self._known, self._layouts = {}, {}, {}
 
     def __repr__(self):
         return f"<CompiledModel {self.loss_node.display} params={[p.name for p in self.params]} " \
@@ -93,18 +93,26 @@ class CompiledModel:
     # -- the boundary ------------------------------------------------------------------
     def _args(self, fname, params, data, outputs=None):
         """Bind and check ``params`` and ``data``; the arrays ``fname`` takes, in order."""
-        params, data = _by_name(params, "params"), _by_name(data, "data")
-        self._check_param_names(params)
-        values = {**params, **data}
-        leaves = self._src.functions[fname].leaves
         graph = outputs or [self.loss_node]
         key = (fname, tuple(graph))
+        layout = self._layouts.get(key)
+        if layout is not None:
+            args = boundary.matching(layout, params, data)
+            if args is not None:
+                return args
+        named_params, named_data = _by_name(params, "params"), _by_name(data, "data")
+        self._check_param_names(named_params)
+        values = {**named_params, **named_data}
+        leaves = self._src.functions[fname].leaves
         if key not in self._known:     # names this function's graph uses (others are ignored)
             self._known[key] = {n.name for n in topo_order(graph) if n.op in ("input", "param")}
         known, everything = self._known[key], self._all_names()
         values = {k: v for k, v in values.items() if k in known or k not in everything}
-        arrays, _ = bind(graph, values, self.dtype, all_finite=all_finite)
-        return [self._prepare(n, arrays[n]) for n in leaves]
+        arrays, sizes = bind(graph, values, self.dtype, all_finite=all_finite)
+        args = [self._prepare(n, arrays[n]) for n in leaves]
+        self._layouts[key] = boundary.record(leaves, params, data, args,
+                                                label_classes(graph, sizes))
+        return args
 
     def _check_param_names(self, params):
         """A name in ``params`` that the model does not have is a typo of a param: say so
@@ -128,7 +136,7 @@ class CompiledModel:
     def _prepare(self, node, arr):
         kind = np.int64 if node.dtype == INT else self.dtype
         arr = np.ascontiguousarray(arr, dtype=kind)
-        arr = _writable_view(arr) if node.op == "input" else _writable(arr)
+        arr = boundary.writable_view(arr) if node.op == "input" else boundary.writable(arr)
         return arr.reshape(1) if arr.ndim == 0 else arr
 
     def _call(self, fname, *args):
@@ -239,10 +247,6 @@ class CompiledModel:
             trainloop.write_back(velocity, [(p.name, v) for p, v in zip(self.params, vels)])
         return losses, int(done)
 
-    def _rows(self, work):
-        data = [n for n in work if n.op == "input" and n.dims]
-        return work[data[0]].shape[0] if data else 1
-
     @staticmethod
     def _orders(orders, n_rows, epochs, batch_size):
         if batch_size is None or orders is None:
@@ -255,7 +259,7 @@ class CompiledModel:
         return orders
 
     # -- pickling (sweeps send models to worker processes and Dask workers) -----------------
-    _UNPICKLED = ("module", "path", "_extra", "_known", "_names")
+    _UNPICKLED = ("module", "path", "_extra", "_known", "_names", "_layouts", "_loop_facts")
 
     def __getstate__(self):
         """Everything but the loaded module (and caches): the source text travels instead."""
@@ -266,7 +270,7 @@ class CompiledModel:
         on one machine the cache directory is shared, so Numba's cached machine code loads
         instead of compiling; elsewhere it compiles once into that machine's cache."""
         self.__dict__.update(state)
-        self._extra, self._known = {}, {}
+        self._extra, self._known, self._layouts = {}, {}, {}
         self.path = cache.store(self.source)
         self.module = cache.load(self.path)
 
@@ -284,46 +288,6 @@ class CompiledModel:
             raise FileNotFoundError(f"cannot export to {str(path)!r}: {folder!r} {what}")
         cache.write_atomic(str(path), self.source)
         return str(path)
-
-
-def _writable(arr):
-    """``arr``, or a writable copy of a read-only array, made on every call (params and
-    optimizer state, which the compiled loop updates in place).
-
-    Numba types read-only arrays differently, so passing them would compile a second
-    version of every function. The copy is not kept for the next call: a read-only array
-    can still change through a writable view of its memory (a loader refilling one
-    buffer), and a copy that run_epochs trained in place no longer holds the array's
-    values.
-    """
-    if not isinstance(arr, np.ndarray) or arr.flags.writeable:
-        return arr
-    return np.array(arr, order="C")
-
-
-class _SameMemory:
-    """The memory of a read-only array offered as writable (see ``_writable_view``)."""
-
-    def __init__(self, arr):
-        self.array = arr    # keeps the memory alive as long as the view
-        face = arr.__array_interface__                  # a fresh dict on every access
-        face["data"] = (face["data"][0], False)          # (address, read-only flag)
-        self.__array_interface__ = face
-
-
-def _writable_view(arr):
-    """``arr``, or a view of a read-only data array's memory flagged writable.
-
-    Generated code never writes a data tensor (buffer reuse skips leaves; minibatches are
-    gathered into their own buffers), so the view only changes how Numba types it. A copy
-    costs far more than its own time: copying digits' 1797 x 64 on every ``loss`` call put
-    ~450 page faults into the loss's own allocations (glibc gives the freed copy back to
-    the system), 2.0 ms against 0.7 ms for the loss of a 64-64-10 MLP.
-    tests/codegen/test_compile.py trains on read-only memory-mapped data to hold this.
-    """
-    if not isinstance(arr, np.ndarray) or arr.flags.writeable:
-        return arr
-    return np.asarray(_SameMemory(arr))
 
 
 def p_shape(p, g):

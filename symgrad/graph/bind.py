@@ -100,6 +100,20 @@ def bind(outputs, values, float_dtype=np.float64, what="data", strict=True, all_
     return arrays, sizes
 
 
+def label_classes(outputs, sizes):
+    """``{integer labels leaf: the number of classes it must index}`` for a graph bound
+    with ``sizes``, or None when a value check needs more than a range (a one-hot
+    tensor): what a backend must still check of a call shaped as one bind accepted."""
+    plan = _plan(outputs)
+    if plan.onehot:
+        return None
+    classes = {}
+    for node, dim in plan.labels:
+        if node.op == "input" and dim in sizes:
+            classes[node] = min(classes.get(node, sizes[dim]), sizes[dim])
+    return classes
+
+
 def _required(values, node):
     value = _lookup(values, node)
     if value is None:
