@@ -61,6 +61,9 @@ def _named_forward(loss, outputs):
 class CompiledModel:
     """Compiled loss, gradients, forward outputs and a fused training loop."""
 
+    # bind's finiteness check for this backend's arrays (fit's data check uses it too)
+    all_finite = staticmethod(all_finite)
+
     def __init__(self, loss, params, dtype, outputs, hessian=False):
         self.loss_node, self.params, self.dtype = loss, params, dtype
         for o in outputs:

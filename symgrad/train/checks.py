@@ -100,7 +100,8 @@ def check_momentum(momentum):
     return float(momentum)
 
 
-def check_params_and_data(loss, param_nodes, params, data, dtype, what="data"):
+def check_params_and_data(loss, param_nodes, params, data, dtype, what="data",
+                          all_finite=None):
     """Validate names, shapes, dtypes and finiteness; return (param copies, data arrays, sizes).
 
     The copies are fresh, C-contiguous arrays of ``dtype``: training updates them in
@@ -122,7 +123,8 @@ def check_params_and_data(loss, param_nodes, params, data, dtype, what="data"):
     if clash:
         raise DataError(f"{what} contains {clash}, which are params; pass them in params")
     try:
-        arrays, sizes = bind([loss], {**data, **params}, dtype, what=what)
+        arrays, sizes = bind([loss], {**data, **params}, dtype, what=what,
+                             all_finite=all_finite)
     except (DataError, DimError) as err:
         if what == "data":  # bind's message already names the tensor or param
             raise
@@ -154,12 +156,13 @@ def aligned(arr, boundary=64):
     return out
 
 
-def check_validation_data(loss, param_nodes, params, validation_data, dtype):
+def check_validation_data(loss, param_nodes, params, validation_data, dtype,
+                          all_finite=None):
     """Check ``validation_data`` (a dict) against the same graph; returns its arrays."""
     if validation_data is None:
         return None
     _, arrays, _ = check_params_and_data(loss, param_nodes, params, validation_data, dtype,
-                                         what="validation_data")
+                                         what="validation_data", all_finite=all_finite)
     return arrays
 
 

@@ -187,9 +187,13 @@ class _Trainer:
         if self.newton:
             check_newton_model(model)
         dtype = np.dtype(getattr(model, "dtype", np.float64)).type
+        # a compiled model's faster data check, from its class: sweeps check arguments on a
+        # stand-in model whose every method call ends the check (sweeps.stand_in)
+        finite = getattr(type(model), "all_finite", None)
         self.params, self.data, sizes = check_params_and_data(loss, param_nodes, params, data,
-                                                              dtype)
-        self.val = check_validation_data(loss, param_nodes, params, validation_data, dtype)
+                                                              dtype, all_finite=finite)
+        self.val = check_validation_data(loss, param_nodes, params, validation_data, dtype,
+                                         finite)
         self.data, self.val = _keep_scalars(loss, self.data), _keep_scalars(loss, self.val)
         self.batch_dim = getattr(model, "batch_dim", None) or infer_batch_dim(loss)
         self.batch_size = batch_size_for(batch_size, sizes, self.batch_dim, param_nodes)
