@@ -7,12 +7,12 @@ its own memory (``writable_view``).
 Every call of a compiled function checks its arguments (``bind``: names, dims, dtypes,
 finite values, labels in range). Straight after a training loop that Python runs with
 cold caches: on float32 W2, ``run_epochs``' checks took 280-410 us against ~100 us in a
-tight loop, and the final ``loss`` call's 170-300 us against 60, together ~5% of the
+tight loop, and the final ``loss`` call's 170-340 us against 60, together ~5% of the
 run. A call whose arrays have exactly the names, dtypes, shapes and memory layout of an
 earlier call that passed every check, passed as the caller's own arrays, needs only the
 checks of values; that is all this path does. Anything else (a new shape, a list, a
-strided array, a read-only param, a one-hot tensor, a name added) takes the full path, which
-also raises the errors: the repeat path never raises, it answers None.
+strided array, a read-only param, a one-hot tensor, a name added) takes the full
+path, which also raises the errors: the repeat path never raises, it answers None.
 """
 from typing import NamedTuple
 
