@@ -25,7 +25,7 @@ from symgrad.train.newton import check_newton_model, minimize_newton, newton_opt
 from symgrad.train.optimizers import OptimizerState, check_optimizer, default_lr
 from symgrad.train.reference import NumpyModel, copy_arrays, infer_batch_dim, restore_arrays
 from symgrad.train.schedules import learning_rates
-from symgrad.train.shuffle import epoch_orders
+from symgrad.train.shuffle import epoch_orders, seeded_rng
 
 ON_DIVERGENCE = ("raise", "stop")
 BAR_SECONDS = 0.1    # with a progress bar, each compiled call runs about this long
@@ -200,7 +200,7 @@ class _Trainer:
         if self.batch_size is None:     # every step reads all of it: once, aligned
             self.data = {k: aligned(v) for k, v in self.data.items()}
         self.n_rows = sizes.get(self.batch_dim)
-        self.rng = np.random.default_rng(seed) if shuffle and self.batch_size else None
+        self.rng = seeded_rng(seed) if shuffle and self.batch_size else None
         self.seed = seed if self.rng is not None else None    # runs that share it share orders
         self.state = OptimizerState(self.params)   # kept across chunks
         self.metric_fns = self._metric_fns(loss, metrics, output, labels)
@@ -221,6 +221,9 @@ class _Trainer:
 
     def _metric_fns(self, loss, metrics, output, labels):
         """name -> f(params, data) for each metric (measured on training and validation data)."""
+        if not metrics and output is None and labels is None:
+            self.head = None     # no metric reads it: not looked for (a graph walk a call)
+            return {}
         head = self.head = head_from(loss, output, labels)
         if metrics == "auto":
             metrics = ("accuracy",) if head is not None else ()
@@ -333,8 +336,7 @@ class _Trainer:
         lrs = self.lrs[first:first + k]
         finished = _finite_prefix(losses, done)
         dur = seconds / max(finished, 1)
-        for i in range(finished):
-            self.history.record(first + i + 1, losses[i], lrs[i], dur)
+        self.history.record_epochs(first + 1, losses[:finished], lrs[:finished], dur)
         if finished < k:
             bad = losses[finished] if len(losses) > finished else math.nan
             self._rewind(saved, orders, lrs, finished)

@@ -9,6 +9,8 @@ import html
 import math
 import sys
 
+import numpy as np
+
 
 class History:
     """Per-epoch losses and metrics of a run, and its trained params.
@@ -48,6 +50,18 @@ class History:
         for name in set(self.metrics) | set(metrics):
             column = self.metrics.setdefault(name, [math.nan] * (len(self.epochs) - 1))
             column.append(float(metrics.get(name, math.nan)))
+
+    def record_epochs(self, first, losses, lrs, dur):
+        """Append epochs ``first`` .. ``first + len(losses) - 1`` (1-based) at once, each
+        ``dur`` seconds long, with no metrics (NaN): what ``record`` does per epoch, in
+        one step for a chunk of a fast run (per epoch it cost ~5 us each, after a run)."""
+        k = len(losses)
+        self.epochs.extend(range(first, first + k))
+        self.loss.extend(np.asarray(losses, dtype=np.float64).tolist())
+        self.lr.extend(np.asarray(lrs, dtype=np.float64).tolist())
+        self.dur.extend([float(dur)] * k)
+        for column in self.metrics.values():
+            column.extend([math.nan] * k)
 
     def set_metrics(self, metrics):
         """Fill in metrics for the latest epoch (measured after it was recorded)."""

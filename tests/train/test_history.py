@@ -56,3 +56,18 @@ def test_plot_returns_a_figure_headless(hist):
     labels = [line.get_label() for line in fig.axes[0].lines]
     assert labels == ["loss", "val_loss"]
     np.testing.assert_array_equal(fig.axes[0].lines[0].get_ydata(), hist.loss)
+
+
+def test_record_epochs_is_record_per_epoch():
+    one, many = History(), History()
+    for h in (one, many):
+        h.record(1, 0.9, 0.1, 0.02, {"accuracy": 0.5})
+    for i, (loss, lr) in enumerate([(0.8, 0.1), (0.7, 0.05), (0.6, 0.05)]):
+        one.record(2 + i, loss, lr, 0.01)
+    many.record_epochs(2, np.array([0.8, 0.7, 0.6]), np.array([0.1, 0.05, 0.05]), 0.01)
+    a, b = many.to_dict(), one.to_dict()
+    assert a.keys() == b.keys()
+    for key in a:
+        assert a[key] == pytest.approx(b[key], nan_ok=True), key
+    assert many.epochs == [1, 2, 3, 4] and all(type(v) is float for v in many.loss)
+    assert math.isnan(many.metrics["accuracy"][-1])

@@ -90,3 +90,25 @@ def test_a_kernel_that_cannot_be_built_means_numpys_path(monkeypatch):
         assert not shuffle._kernel_agrees()
     finally:
         shuffle._kernel_agrees.cache_clear()
+
+
+@pytest.mark.parametrize("seed", [0, 1, 42, 12345, 2 ** 63 + 5, np.int64(7)])
+def test_seeded_rng_is_default_rng(seed):
+    """fit's generator is seeded from a kept hash: the same stream and state as
+    ``np.random.default_rng(seed)``, on a first and a repeated use of the seed."""
+    for _ in range(2):
+        a, b = shuffle.seeded_rng(seed), np.random.default_rng(seed)
+        assert a.bit_generator.state == b.bit_generator.state
+        assert np.array_equal(epoch_orders(a, 1797, 12), _numpy(b, 1797, 12))
+        assert a.bit_generator.state == b.bit_generator.state
+
+
+def test_seeded_rng_passes_other_seeds_to_default_rng():
+    gen = np.random.default_rng(3)
+    assert shuffle.seeded_rng(gen) is gen
+    seq = np.random.SeedSequence(5)
+    assert shuffle.seeded_rng(seq).bit_generator.state == \
+        np.random.default_rng(np.random.SeedSequence(5)).bit_generator.state
+    assert shuffle.seeded_rng(None).random() != shuffle.seeded_rng(None).random()
+    with pytest.raises(ValueError):
+        shuffle.seeded_rng(-1)
