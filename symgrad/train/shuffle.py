@@ -53,7 +53,9 @@ def seeded_rng(seed):
     Seeding hashes the seed through a ``SeedSequence`` on every call (~35 us, ~150 us
     straight after a training run): ``fit`` does it per call. The 4 words PCG64 takes
     from the hash are kept per seed and handed over by a fixed ``ISeedSequence``; the
-    first use of a seed checks the state equals ``default_rng``'s (else always that)."""
+    first use of a seed checks the state equals ``default_rng``'s (else always that).
+    For fit's own shuffling: the generator's ``seed_seq`` is that fixed one, which
+    cannot ``spawn``."""
     if isinstance(seed, numbers.Integral) and not isinstance(seed, bool) and seed >= 0:
         words = _seed_words(int(seed))
         if words is not None:
