@@ -109,6 +109,8 @@ class Body:
         self.local = {}         # ... and its block-sized buffers: node -> index expression
         self.views = {}         # ... and the block's rows of whole-length arrays: node -> name
         self.row_parity = None  # an expression true on steps whose row pass runs backwards
+        self.defer = set()      # kernels not emitted in place: their lines go to deferred
+        self.deferred = {}      # ... node -> (lines, KernelContext)
 
     # -- how a node is read --------------------------------------------------------
     def idx(self, dims):
@@ -263,8 +265,13 @@ class Body:
         filled = next((s for s, k in self.plan.fills.items() if k is node), None)
         if filled is not None and filled not in self.plan.buffered:
             filled = None
-        self.lines.append(f"# {self.m.names[node]}: {self.m.note(node)}")
-        self.lines += get_op(node.op).code["emit"](node, KernelContext(self, node, filled))
+        ctx = KernelContext(self, node, filled)
+        lines = [f"# {self.m.names[node]}: {self.m.note(node)}",
+                 *get_op(node.op).code["emit"](node, ctx)]
+        if node in self.defer:
+            self.deferred[node] = (lines, ctx)
+        else:
+            self.lines += lines
 
     def emit(self):
         k = 0

@@ -7,7 +7,7 @@ With ``hessian=True`` the module also has ``hessian`` and ``hvp`` (``second_orde
 """
 import numpy as np
 
-from symgrad.codegen import rowpass, second_order, trainloop
+from symgrad.codegen import fused_update, rowpass, second_order, trainloop
 from symgrad.codegen.emit import Body, Module
 from symgrad.codegen import grouploop
 from symgrad.codegen.jit import JIT
@@ -122,27 +122,34 @@ class Source:
         return bufs, claimed, copies
 
     # -- functions ------------------------------------------------------------------------
-    def step(self, transposed=None, row_parity=None):
+    def step(self, transposed=None, row_parity=None, fuse_updates=False):
         """The body computing the loss and writing every gradient into its ``g_*`` buffer.
 
         It is pasted into ``loss_and_grad`` and into the training loop rather than called:
         one function per entry point compiles once, where a shared callee is optimised
-        again inside each caller.
+        again inside each caller. ``fuse_updates`` (the training loop): the gradient
+        products that can add into their params are left out, in ``self.fused``
+        (param -> (node, lines, context)), for the updates (``fused_update.py``).
         """
         plan = Plan([self.loss] + [g for g in self.grads if g is not None], row_passes=True)
         leaves = self.leaves_of(plan)
         body = Body(self.m, plan, [self.m.names[n] for n in leaves])
         body.transposed = transposed or {}
         body.row_parity = row_parity
+        # no reuse in a row pass: LLVM's overlap check would run its loops scalar
+        in_pass = {n for rp in plan.passes.values() for n in rp.members}
+        fused = fused_update.fusable(plan, self.params, self.grads, in_pass) \
+            if fuse_updates else {}
+        body.defer = set(fused)
         lines = body.emit()
+        self.fused = {p: (g, *body.deferred[g]) for g, p in fused.items()}
         bufs, claimed, copies = self.grad_outputs(plan, body)
         self.step_plan = plan
         internal = [n for n in plan.order if n in plan.buffered and n not in claimed]
         self.step_buffers = [(self.m.names[n], n.dims) for n in internal]
-        # no reuse in a row pass: LLVM's overlap check would run its loops scalar
-        in_pass = {n for rp in plan.passes.values() for n in rp.members}
-        self.reused = {self.m.names[b]: self.m.names[a]
-                       for b, a in reusable(plan, keep=claimed | in_pass).items()}
+        hold = fused_update.operands(plan, fused)
+        self.reused = {self.m.names[b]: self.m.names[a] for b, a in
+                       reusable(plan, keep=claimed | in_pass, hold=hold).items()}
         self.pass_rows = [rowpass.block_rows(self.m, rp) for rp in plan.passes.values()]
         self.block_buffers = {self.m.names[n]: rp.rows
                               for rp in plan.passes.values() for n in rp.local}

@@ -13,12 +13,13 @@ from symgrad.graph.registry import get_op
 INDEX_ALIASES = ("expand", "transpose", "relabel")   # read their input at another index
 
 
-def reusable(plan, keep=()):
+def reusable(plan, keep=(), hold=()):
     """``{B: A}``: buffered node ``B`` may use the memory of buffered node ``A``.
 
     ``B`` is an elementwise member of a fused loop over exactly ``A.dims``; every read
     of ``A`` is in an earlier step or in that loop at or before ``B``'s statement, at
-    the loop's own index; neither is an output of the plan or in ``keep``.
+    the loop's own index; neither is an output of the plan or in ``keep``, and ``A`` is
+    not in ``hold`` (read later than the plan says: ``fused_update.py``).
     """
     pos = {}
     for k, step in enumerate(plan.steps):
@@ -40,7 +41,7 @@ def reusable(plan, keep=()):
             # any array this loop reads up to b's statement: b's own inputs, or those of
             # the inlined nodes before it (z1 in h = relu(z1 + b1))
             read = [x for m in step.members[:at + 1] for x in m.inputs]
-            a = next((x for x in read if x not in taken and x not in out
+            a = next((x for x in read if x not in taken and x not in out and x not in hold
                       and _dies_here(plan, x, b, step, pos, readers, banned)), None)
             if a is not None:
                 taken.add(a)

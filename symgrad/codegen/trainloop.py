@@ -18,7 +18,7 @@ import re
 
 import numpy as np
 
-from symgrad.codegen import rowpass
+from symgrad.codegen import fused_update, rowpass
 from symgrad.codegen.jit import JIT
 
 from symgrad.graph.node import INT
@@ -63,7 +63,7 @@ class _Loop:
         self.full = {n: fresh(names[n] + "_all") for n in self.batched}   # the whole data
         self.tdata = {n: fresh(names[n] + "T") for n in src.gemv_data() if n in self.batched}
         # the step body again, reading the transposed copies; row passes alternate direction
-        src.step(self.tdata, row_parity=rowpass.PARITY)
+        src.step(self.tdata, row_parity=rowpass.PARITY, fuse_updates=True)
         self.v = {k: fresh(k) for k in ("n_all", "n_batches", "batch_size", "momentum",
                                          "orders", "lrs", "losses", "epoch", "lr", "order",
                                          "total", "step", "row", "src", "batch_loss", "rule",
@@ -194,9 +194,11 @@ def checked_step(src, v, I, why, stop, total):
 
 
 def _reads(src, node):
-    """Whether the step body reads ``node``'s rows (not only its transposed copy)."""
+    """Whether the step body (or a product moved into the updates) reads ``node``'s rows
+    (not only its transposed copy)."""
     name = re.compile(r"\b%s\b" % re.escape(src.m.names[node]))
-    return any(name.search(line.split("#", 1)[0]) for line in src.step_lines)
+    moved = [line for _, lines, _ in src.fused.values() for line in lines]
+    return any(name.search(line.split("#", 1)[0]) for line in src.step_lines + moved)
 
 
 # One compiled update routine for every param (flat views) and every rule, instead of a
@@ -248,19 +250,26 @@ UPDATE = '''def _sg_update(p, g, m, s, rule, lr, h, t):
 
 def _updates(src, first, second, v, I):
     """Plain SGD (rule 0 without momentum or weight decay, fit's default) as a loop nest per
-    param; any other rule: ``_sg_update`` on flat views of each param, its gradient and its
-    state (making the views and the call cost ~2% of a small MLP's step)."""
+    param, or its gradient's product adding into it (``fused_update.py``); any other rule:
+    the moved products first, then ``_sg_update`` on flat views of each param, its
+    gradient and its state (making the views and the call cost ~2% of a small MLP's step)."""
     m = src.m
     m.helpers["_sg_update"] = UPDATE
     h = v["hyper"]
     plain = [f"{I}if {v['rule']} == 0 and {h}[0] == 0.0 and {h}[3] == 0.0:  # SGD: p <- p - lr g"]
-    other = [f"{I}else:"]
+    other = [f"{I}else:"] + [f"{I}    {line}" for _, lines, _ in src.fused.values()
+                             for line in lines]
+    lr = f"{m.dtype}({v['lr']})" if m.float32 else v["lr"]   # not widened
     for p, (g, _) in zip(src.params, src.grad_buffers):
-        at = ", ".join(m.index[d] for d in p.dims) or "0"
-        plain += [f"{I}    {'    ' * k}for {m.index[d]} in range({m.size[d]}):"
-                  for k, d in enumerate(p.dims)]
-        lr = f"{m.dtype}({v['lr']})" if m.float32 else v["lr"]   # not widened
-        plain.append(f"{I}    {'    ' * len(p.dims)}{m.names[p]}[{at}] -= {lr} * {g}[{at}]")
+        if p in src.fused:
+            node, _, ctx = src.fused[p]
+            plain += [f"{I}    {line}" for line in
+                      fused_update.update_lines(node, ctx, m.names[p], f"-{lr}")]
+        else:
+            at = ", ".join(m.index[d] for d in p.dims) or "0"
+            plain += [f"{I}    {'    ' * k}for {m.index[d]} in range({m.size[d]}):"
+                      for k, d in enumerate(p.dims)]
+            plain.append(f"{I}    {'    ' * len(p.dims)}{m.names[p]}[{at}] -= {lr} * {g}[{at}]")
         views = [m.names[p], g, first[p], second[p]]
         flat = [f"{x}.reshape(-1)" if len(p.dims) > 1 else x for x in views]
         args = flat + [v["rule"], v["lr"], v["hyper"], f"{v['steps']}[0]"]

@@ -131,6 +131,18 @@ HELPERS = {
         "    _sg_xxgemm(_SG_KIND, 116 if t[1] else 110, 116 if t[0] else 110, n, m, k,\n"
         "               _SG_ONE.ctypes, b.ctypes, b.shape[1], a.ctypes, a.shape[1],\n"
         "               _SG_ZERO.ctypes, out.ctypes, n)\n"),
+    # p += alpha * op(a) @ op(b): a param's gradient product added into the param itself
+    # (codegen/fused_update.py), BLAS's beta = 1. alpha goes by pointer, in the module's
+    # float type.
+    "_sg_gemm_add": (
+        "def _sg_gemm_add(a, b, out, t, alpha):\n"
+        "    \"\"\"out += alpha * op(a) @ op(b), op transposes where t says so (gemm, beta 1).\"\"\"\n"
+        "    m, n = out.shape\n"
+        "    k = a.shape[0] if t[0] else a.shape[1]\n"
+        "    scale = np.full(1, alpha, _SG_DTYPE)\n"
+        "    _sg_xxgemm(_SG_KIND, 116 if t[1] else 110, 116 if t[0] else 110, n, m, k,\n"
+        "               scale.ctypes, b.ctypes, b.shape[1], a.ctypes, a.shape[1],\n"
+        "               _SG_ONE.ctypes, out.ctypes, n)\n"),
     "_sg_gemv": (
         "def _sg_gemv(a, x, out, t):\n"
         "    \"\"\"out = op(a) @ x for a 2-D a and 1-D x (BLAS gemv).\"\"\"\n"
@@ -139,29 +151,53 @@ HELPERS = {
 }
 
 
-def _emit_matmul(node, ctx):
-    """One BLAS call into the output buffer; a transposed operand is a flag, not a copy."""
+_FLAG = {(False, False): "_SG_NN", (False, True): "_SG_NT", (True, False): "_SG_TN",
+         (True, True): "_SG_TT"}
+
+
+def _blas_call(node, ctx, add=False):
+    """``(helper, operands, transpose flags)`` of the BLAS call computing ``node``;
+    ``add``: the helper that adds a multiple of the product into an array instead."""
     (a, ta), (b, tb) = ctx.operand(0), ctx.operand(1)
     na, nb = len(node.inputs[0].dims), len(node.inputs[1].dims)
-    if na == 1 and nb == 1:
+    blas = ("_sg_gemm" if na == 2 and nb == 2 else "_sg_gemv") + ("_add" if add else "")
+    ctx.use_helpers({k: HELPERS[k] for k in ("_sg_blas", blas)})
+    if na == 2 and nb == 2:
+        return blas, [a, b], _FLAG[ta, tb]
+    if na == 2:
+        return blas, [a, b], _FLAG[ta, False]
+    return blas, [b, a], _FLAG[not tb, False]   # x @ B = B^T @ x
+
+
+def _emit_matmul(node, ctx):
+    """One BLAS call into the output buffer; a transposed operand is a flag, not a copy."""
+    if len(node.inputs[0].dims) == 1 and len(node.inputs[1].dims) == 1:
+        (a, _), (b, _) = ctx.operand(0), ctx.operand(1)
         k = ctx.fresh("k")
         return [f"{ctx.out} = 0.0",
                 f"for {k} in range({a}.shape[0]):",
                 f"    {ctx.out} += {a}[{k}] * {b}[{k}]"]
-    blas = "_sg_gemm" if na == 2 and nb == 2 else "_sg_gemv"
-    ctx.use_helpers({k: HELPERS[k] for k in ("_sg_blas", blas)})
-    flag = {(False, False): "_SG_NN", (False, True): "_SG_NT", (True, False): "_SG_TN",
-            (True, True): "_SG_TT"}
-    if na == 2 and nb == 2:
-        return [f"_sg_gemm({a}, {b}, {ctx.out}, {flag[ta, tb]})"]
-    if na == 2:
-        return [f"_sg_gemv({a}, {b}, {ctx.out}, {flag[ta, False]})"]
-    return [f"_sg_gemv({b}, {a}, {ctx.out}, {flag[not tb, False]})"]   # x @ B = B^T @ x
+    blas, (x, y), flag = _blas_call(node, ctx)
+    return [f"{blas}({x}, {y}, {ctx.out}, {flag})"]
+
+
+def _matmul_add_into(node):
+    """How to add a multiple of this product into an array, for a product of two matrices
+    (gemm with beta = 1): the SGD update of a param whose gradient is the product
+    (``codegen/fused_update.py``). None otherwise."""
+    if len(node.inputs[0].dims) != 2 or len(node.inputs[1].dims) != 2:
+        return None
+
+    def emit(ctx, target, scale):
+        blas, (x, y), flag = _blas_call(node, ctx, add=True)
+        return [f"{blas}({x}, {y}, {target}, {flag}, {scale})"]
+    return emit
 
 
 register(OpDef("matmul", "linalg", _matmul_infer, _matmul_element,
                lambda node, sizes, a, b: a @ b, (_grad_a, _grad_b), label="@",
-               code={"emit": _emit_matmul}, lower=_lower_batched))
+               code={"emit": _emit_matmul, "add_into": _matmul_add_into},
+               lower=_lower_batched))
 
 
 def _transpose_infer(inputs, attrs):

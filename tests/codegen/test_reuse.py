@@ -24,7 +24,7 @@ def _data(rng, n=40, d=6, hdim=5, c=3):
 def _train_both(loss, params, monkeypatch, params0, data, tmp_path):
     fn = sg.compile(loss, params=params)
     with monkeypatch.context() as m:      # another cache dir: its graph index is empty
-        m.setattr(module, "reusable", lambda plan, keep=(): {})
+        m.setattr(module, "reusable", lambda plan, keep=(), hold=(): {})
         m.setenv("SYMGRAD_CACHE_DIR", str(tmp_path))
         plain = sg.compile(loss, params=params)
     assert fn.source != plain.source and "reuses" not in plain.source
@@ -92,7 +92,7 @@ def test_forward_functions_reuse_and_give_the_same_bits(monkeypatch, tmp_path):
     params0, data = _data(np.random.default_rng(3))
     fn = sg.compile(loss, params=params, outputs=[h])
     with monkeypatch.context() as m:
-        m.setattr(module, "reusable", lambda plan, keep=(): {})
+        m.setattr(module, "reusable", lambda plan, keep=(), hold=(): {})
         m.setenv("SYMGRAD_CACHE_DIR", str(tmp_path))
         plain = sg.compile(loss, params=params, outputs=[h])
     start = fn.source.index("def loss(")
