@@ -13,7 +13,7 @@ import numpy as np
 from symgrad.errors import MissingRuleError
 from symgrad.graph.dims import base
 from symgrad.graph.registry import get_op
-from symgrad.codegen import rowpass
+from symgrad.codegen import fused_update, rowpass
 from symgrad.codegen.prepare import comment_for
 from symgrad.codegen.schedule import loop_dims
 
@@ -109,8 +109,8 @@ class Body:
         self.local = {}         # ... and its block-sized buffers: node -> index expression
         self.views = {}         # ... and the block's rows of whole-length arrays: node -> name
         self.row_parity = None  # an expression true on steps whose row pass runs backwards
-        self.defer = set()      # kernels not emitted in place: their lines go to deferred
-        self.deferred = {}      # ... node -> (lines, KernelContext)
+        self.defer = {}         # gradients moved to the updates (fused_update.py): node ->
+        self.deferred = {}      # its inlined loop members, or None; made: node -> Moved
 
     # -- how a node is read --------------------------------------------------------
     def idx(self, dims):
@@ -190,13 +190,31 @@ class Body:
             self.m.helpers["_sg_sum"] = SUM
             return
         head, ind = self.loops(step.dims)
-        body = []
+        lines = {}
         self.access = {}
         self.vector = step in self.plan.vector     # use the ops' vectorisable templates
         for x in step.members:
-            body += [ind + line for line in self.member(x)]
-        self.lines += head + body
+            if x in self.defer:     # recomputed in its param's update loop instead
+                chain = self.defer[x]
+                self.deferred[x] = fused_update.Moved(
+                    x, self, [line for m in chain[:-1] for line in lines[m]],
+                    expr=self.expression(x))
+            else:
+                lines[x] = self.member(x)
+        body = [ind + line for x in step.members if x in self._needed(step)
+                for line in lines[x]]
+        self.lines += head + body if body else []     # a loop of moved gradients only: none
         self.access = {}
+
+    def _needed(self, step):
+        """The members of ``step`` whose statements stay in its loop: all but the moved
+        gradients and what only they read."""
+        only_moved = {m for g in step.members if g in self.defer for m in self.defer[g]}
+        kept = {m for m in step.members if m not in only_moved}
+        for m in reversed(step.members):
+            if m in kept:
+                kept |= {x for x in m.inputs if self.plan.step_of.get(x) is step}
+        return kept - set(self.defer)
 
     def group_end(self, step):
         for r in (x for x in step.members if self.plan.kind[x] == "red"):
@@ -205,9 +223,9 @@ class Body:
                 self.lines.append(f"{self.m.names[r]} /= {n}")
 
     def loop_comment(self, step):
-        if step.dims and step not in self.plan.summed:
+        if step.dims and step not in self.plan.summed and self._needed(step):
             kept = [self.m.names[m] for m in step.members
-                    if m in self.plan.buffered or not m.dims]
+                    if (m in self.plan.buffered or not m.dims) and m not in self.defer]
             self.lines.append(f"# fused loop over {', '.join(step.dims)}: "
                               f"{', '.join(kept)}"[:90])
 
@@ -222,19 +240,25 @@ class Body:
                 n = " * ".join(self.m.size[d] for d in term.dims)
                 self.lines.append(f"{self.m.names[r]} /= {n}")
 
-    def member(self, node):
-        code, name = get_op(node.op).code, self.m.names[node]
+    def expression(self, node):
+        """``(expression, comment)`` of an elementwise member at the loop index."""
+        code = get_op(node.op).code
         vector = self.vector and "vector" in code
         self.m.use_helpers(node, vector)
         ops = [self.read(x, True) for x in node.inputs]
-        if self.plan.kind[node] == "red":
-            return self.reduce_into(node, code, ops, name)
         template = code["vector" if vector else "scalar"]
         template = template(node) if callable(template) else template
         expr = template.format(*ops, index=self.m.index)
         if self.m.float32:
             expr = float32_literals(expr)
-        note = f"  # {self.m.note(node)}"
+        return expr, f"  # {self.m.note(node)}"
+
+    def member(self, node):
+        code, name = get_op(node.op).code, self.m.names[node]
+        if self.plan.kind[node] == "red":
+            self.m.use_helpers(node, self.vector and "vector" in code)
+            return self.reduce_into(node, code, [self.read(x, True) for x in node.inputs], name)
+        expr, note = self.expression(node)
         if node in self.plan.buffered:
             self.access[node] = self.element(node)
             return [f"{self.access[node]} = {expr}{note}"]
@@ -269,7 +293,7 @@ class Body:
         lines = [f"# {self.m.names[node]}: {self.m.note(node)}",
                  *get_op(node.op).code["emit"](node, ctx)]
         if node in self.defer:
-            self.deferred[node] = (lines, ctx)
+            self.deferred[node] = fused_update.Moved(node, self, lines, ctx=ctx)
         else:
             self.lines += lines
 

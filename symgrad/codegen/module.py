@@ -127,9 +127,9 @@ class Source:
 
         It is pasted into ``loss_and_grad`` and into the training loop rather than called:
         one function per entry point compiles once, where a shared callee is optimised
-        again inside each caller. ``fuse_updates`` (the training loop): the gradient
-        products that can add into their params are left out, in ``self.fused``
-        (param -> (node, lines, context)), for the updates (``fused_update.py``).
+        again inside each caller. ``fuse_updates`` (the training loop): the gradients
+        that can move into their params' updates are left out, in ``self.fused``
+        (param -> ``fused_update.Moved``), for the updates (``fused_update.py``).
         """
         plan = Plan([self.loss] + [g for g in self.grads if g is not None], row_passes=True)
         leaves = self.leaves_of(plan)
@@ -140,9 +140,9 @@ class Source:
         in_pass = {n for rp in plan.passes.values() for n in rp.members}
         fused = fused_update.fusable(plan, self.params, self.grads, in_pass) \
             if fuse_updates else {}
-        body.defer = set(fused)
+        body.defer = {g: fused_update.inlined(plan, g, p) for g, p in fused.items()}
         lines = body.emit()
-        self.fused = {p: (g, *body.deferred[g]) for g, p in fused.items()}
+        self.fused = {p: body.deferred[g] for g, p in fused.items()}
         bufs, claimed, copies = self.grad_outputs(plan, body)
         self.step_plan = plan
         internal = [n for n in plan.order if n in plan.buffered and n not in claimed]

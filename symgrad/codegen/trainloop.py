@@ -18,7 +18,7 @@ import re
 
 import numpy as np
 
-from symgrad.codegen import fused_update, rowpass
+from symgrad.codegen import rowpass
 from symgrad.codegen.jit import JIT
 
 from symgrad.graph.node import INT
@@ -197,7 +197,7 @@ def _reads(src, node):
     """Whether the step body (or a product moved into the updates) reads ``node``'s rows
     (not only its transposed copy)."""
     name = re.compile(r"\b%s\b" % re.escape(src.m.names[node]))
-    moved = [line for _, lines, _ in src.fused.values() for line in lines]
+    moved = [line for g in src.fused.values() for line in g.into_buffer()]
     return any(name.search(line.split("#", 1)[0]) for line in src.step_lines + moved)
 
 
@@ -257,14 +257,12 @@ def _updates(src, first, second, v, I):
     m.helpers["_sg_update"] = UPDATE
     h = v["hyper"]
     plain = [f"{I}if {v['rule']} == 0 and {h}[0] == 0.0 and {h}[3] == 0.0:  # SGD: p <- p - lr g"]
-    other = [f"{I}else:"] + [f"{I}    {line}" for _, lines, _ in src.fused.values()
-                             for line in lines]
+    other = [f"{I}else:"] + [f"{I}    {line}" for g in src.fused.values()
+                             for line in g.into_buffer()]
     lr = f"{m.dtype}({v['lr']})" if m.float32 else v["lr"]   # not widened
     for p, (g, _) in zip(src.params, src.grad_buffers):
         if p in src.fused:
-            node, _, ctx = src.fused[p]
-            plain += [f"{I}    {line}" for line in
-                      fused_update.update_lines(node, ctx, m.names[p], f"-{lr}")]
+            plain += [f"{I}    {line}" for line in src.fused[p].update(m.names[p], lr)]
         else:
             at = ", ".join(m.index[d] for d in p.dims) or "0"
             plain += [f"{I}    {'    ' * k}for {m.index[d]} in range({m.size[d]}):"

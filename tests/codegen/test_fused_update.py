@@ -6,14 +6,7 @@ import pytest
 import symgrad as sg
 from symgrad.codegen import fused_update
 from symgrad.train import NumpyModel
-
-
-def mlp():
-    X, y = sg.tensor("X", ("N", "D")), sg.tensor("y", ("N",), dtype=int)
-    W1, b1 = sg.param("W1", ("D", "H")), sg.param("b1", ("H",))
-    W2, b2 = sg.param("W2", ("H", "C")), sg.param("b2", ("C",))
-    h = sg.relu(X @ W1 + b1).named("h")
-    return sg.cross_entropy(h @ W2 + b2, y), [W1, b1, W2, b2]
+from tests.codegen.test_reuse import mlp   # relu MLP; its buffers' names are checked there too
 
 
 def _data(rng, n=48, d=7, hdim=6, c=3):
@@ -122,10 +115,53 @@ def test_a_product_that_reads_a_param_stays_in_the_step(monkeypatch, tmp_path):
         np.testing.assert_allclose(got[0][k], ref[0][k], rtol=1e-10)
 
 
-def test_a_gradient_that_is_not_a_product_keeps_its_loop():
-    # with the l2 term W's gradient is 2e-3 W + X.T @ g_z: an add, not a product
+def _softmax_l2():
     X, y = sg.tensor("X", ("N", "D")), sg.tensor("y", ("N",), dtype=int)
-    W = sg.param("W", ("D", "C"))
-    loss = sg.cross_entropy(X @ W, y) + 1e-3 * sg.l2(W)
-    fn = sg.compile(loss, params=[W])
-    assert "_sg_gemm_add" not in fn.source
+    W, b = sg.param("W", ("D", "C")), sg.param("b", ("C",))
+    return sg.cross_entropy(X @ W + b, y) + 1e-2 * sg.l2(W), [W, b]
+
+
+def test_an_elementwise_gradient_is_computed_in_its_update_loop():
+    # with the l2 term W's gradient is 2e-2 W + X.T @ g_z: a loop, computed in the update
+    loss, params = _softmax_l2()
+    fn = sg.compile(loss, params=params)
+    loop = _loop(fn)
+    plain, other = loop.split("            else:\n", 1)
+    step, plain = plain.split("# SGD: p <- p - lr g", 1)
+    assert "W[j, k] -= lr * (mul2 + mm[j, k])" in plain and "g_W[" not in plain
+    assert "g_W[j, k] =" not in step and "u1[j, k] = (W[j, k] * W[j, k])" in step
+    assert "g_W[j, k] = (mul2 + mm[j, k])  # dL/dW" in other
+    assert other.index("g_W[j, k] =") < other.index("_sg_update(W")
+    assert "_sg_gemm(X, g_z2, mm, _SG_TN)" in step     # its product is read, not moved
+
+
+@pytest.mark.parametrize("optimizer", [None, ("sgd", {"momentum": 0.9}), ("adam", {})])
+def test_elementwise_moves_train_as_before(optimizer, monkeypatch, tmp_path):
+    loss, params = _softmax_l2()
+    rng = np.random.default_rng(3)
+    params0 = {"W": 0.3 * rng.standard_normal((5, 3)), "b": rng.standard_normal(3)}
+    data = {"X": rng.standard_normal((40, 5)), "y": rng.integers(0, 3, 40)}
+    fused = _train(sg.compile(loss, params=params), params0, data, optimizer)
+    loops = _train(_unfused(loss, params, monkeypatch, tmp_path), params0, data, optimizer)
+    ref = _train(NumpyModel(loss, params), params0, data, optimizer)
+    for k in params0:
+        assert np.array_equal(fused[0][k], loops[0][k])     # the same statements, moved
+        np.testing.assert_allclose(fused[0][k], ref[0][k], rtol=1e-10, atol=1e-12)
+
+
+def test_a_gradient_reading_another_param_stays():
+    X, t = sg.tensor("X", ("N", "D")), sg.tensor("t", ("N",))
+    w, v = sg.param("w", ("D",)), sg.param("v", ("D",))
+    # g_w = ... + 2e-2 * v * w reads v, which the same branch updates first; g_v reads
+    # only the buffer of w ** 2, so it moves
+    loss = sg.mean((X @ w - t) ** 2) + 1e-2 * sg.sum(v * w ** 2)
+    fn = sg.compile(loss, params=[v, w])
+    plain = _loop(fn).split("# SGD: p <- p - lr g", 1)[1].split("            else:", 1)[0]
+    assert "w[j] -= lr * g_w[j]" in plain
+    assert "# v -= lr * dL/dv, its gradient computed in the update" in plain
+    rng = np.random.default_rng(4)
+    params0 = {"w": rng.standard_normal(4), "v": rng.standard_normal(4)}
+    data = {"X": rng.standard_normal((24, 4)), "t": rng.standard_normal(24)}
+    got, ref = _train(fn, params0, data), _train(NumpyModel(loss, [v, w]), params0, data)
+    for k in params0:
+        np.testing.assert_allclose(got[0][k], ref[0][k], rtol=1e-10)
