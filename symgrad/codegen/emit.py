@@ -201,8 +201,8 @@ class Body:
                     expr=self.expression(x))
             else:
                 lines[x] = self.member(x)
-        body = [ind + line for x in step.members if x in self._needed(step)
-                for line in lines[x]]
+        needed = self._needed(step)
+        body = [ind + line for x in step.members if x in needed for line in lines[x]]
         self.lines += head + body if body else []     # a loop of moved gradients only: none
         self.access = {}
 

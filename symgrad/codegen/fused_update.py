@@ -39,8 +39,9 @@ from symgrad.graph.registry import get_op
 
 
 def fusable(plan, params, grads, in_pass):
-    """``{gradient node: param}`` for the gradients that can move into the update (see
-    the module docstring)."""
+    """``{gradient node: (param, inlined members)}`` for the gradients that can move into
+    the update (see the module docstring); the members (``inlined``) are None for a
+    product."""
     readers = {x for n in plan.order for x in plan.deps(n)}
     out = {}
     for p, g in zip(params, grads):
@@ -49,9 +50,11 @@ def fusable(plan, params, grads, in_pass):
         if g not in plan.buffered or g in readers or sum(x is g for x in grads) != 1:
             continue
         if plan.kind.get(g) == "kernel" and _product_moves(plan, g):
-            out[g] = p
-        elif plan.kind.get(g) == "ew" and inlined(plan, g, p) is not None:
-            out[g] = p
+            out[g] = (p, None)
+        elif plan.kind.get(g) == "ew":
+            chain = inlined(plan, g, p)
+            if chain is not None:
+                out[g] = (p, chain)
     return out
 
 
@@ -89,13 +92,14 @@ def inlined(plan, g, p):
 
 
 def operands(plan, fused):
-    """The nodes whose arrays the moved gradients read: their memory must not be reused."""
+    """The nodes whose arrays the moved gradients (``fusable``'s answer) read: their
+    memory must not be reused."""
     held = set()
-    for g, p in fused.items():
-        if plan.kind[g] == "kernel":
+    for g, (_, chain) in fused.items():
+        if chain is None:
             held |= {plan.array_source(x)[0] for x in g.inputs}
         else:
-            held |= {x for m in inlined(plan, g, p) for x in m.inputs}
+            held |= {x for m in chain for x in m.inputs}
     return held
 
 

@@ -140,9 +140,9 @@ class Source:
         in_pass = {n for rp in plan.passes.values() for n in rp.members}
         fused = fused_update.fusable(plan, self.params, self.grads, in_pass) \
             if fuse_updates else {}
-        body.defer = {g: fused_update.inlined(plan, g, p) for g, p in fused.items()}
+        body.defer = {g: chain for g, (_, chain) in fused.items()}
         lines = body.emit()
-        self.fused = {p: body.deferred[g] for g, p in fused.items()}
+        self.fused = {p: body.deferred[g] for g, (p, _) in fused.items()}
         bufs, claimed, copies = self.grad_outputs(plan, body)
         self.step_plan = plan
         internal = [n for n in plan.order if n in plan.buffered and n not in claimed]

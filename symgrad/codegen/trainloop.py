@@ -194,7 +194,7 @@ def checked_step(src, v, I, why, stop, total):
 
 
 def _reads(src, node):
-    """Whether the step body (or a product moved into the updates) reads ``node``'s rows
+    """Whether the step body (or a gradient moved into the updates) reads ``node``'s rows
     (not only its transposed copy)."""
     name = re.compile(r"\b%s\b" % re.escape(src.m.names[node]))
     moved = [line for g in src.fused.values() for line in g.into_buffer()]
@@ -250,9 +250,10 @@ UPDATE = '''def _sg_update(p, g, m, s, rule, lr, h, t):
 
 def _updates(src, first, second, v, I):
     """Plain SGD (rule 0 without momentum or weight decay, fit's default) as a loop nest per
-    param, or its gradient's product adding into it (``fused_update.py``); any other rule:
-    the moved products first, then ``_sg_update`` on flat views of each param, its
-    gradient and its state (making the views and the call cost ~2% of a small MLP's step)."""
+    param, or its gradient computed in that update (``fused_update.py``); any other rule:
+    the moved gradients into their buffers first, then ``_sg_update`` on flat views of each
+    param, its gradient and its state (making the views and the call cost ~2% of a small
+    MLP's step)."""
     m = src.m
     m.helpers["_sg_update"] = UPDATE
     h = v["hyper"]
